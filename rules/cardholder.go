@@ -1,0 +1,78 @@
+package rules
+
+import "time"
+
+// Cardholder is one person who signed up for alerts, with their rules resolved against
+// the file's defaults.
+type Cardholder struct {
+	// ID is the bank's cardholder id, as in the transaction's cardholder_id.
+	ID string
+	// Bank is the bank id the cardholder belongs to.
+	Bank string
+	// Name is how messages greet the cardholder; may be empty.
+	Name string
+	// Notify is where alerts go.
+	Notify Notify
+	// HomeCountry is the ISO 3166-1 alpha-2 country the card is at home in.
+	HomeCountry string
+	// Currency is the ISO 4217 currency thresholds are in.
+	Currency string
+	// Location is the cardholder's time zone; times in messages are local to it.
+	Location *time.Location
+	// Rules are the cardholder's rules in evaluation order.
+	Rules []Rule
+	// Line is where the cardholder is in the rules file, for messages about it.
+	Line int
+}
+
+// Notify is where a cardholder wants alerts. Empty fields are channels they don't use.
+type Notify struct {
+	// SMS is an E.164 phone number.
+	SMS string
+	// Slack is a Slack user or channel id.
+	Slack string
+}
+
+// HasRule reports whether the cardholder has the named rule turned on.
+func (h *Cardholder) HasRule(name string) bool {
+	for _, r := range h.Rules {
+		if r.Name() == name {
+			return true
+		}
+	}
+	return false
+}
+
+type holderKey struct{ bank, id string }
+
+// Book is a loaded, valid rules file: every cardholder by bank and id. It is never
+// changed once built, so a running cardwatch swaps whole Books on reload.
+type Book struct {
+	holders map[holderKey]*Cardholder
+	list    []*Cardholder
+}
+
+// Lookup returns the cardholder with that id at that bank, or nil when they have not
+// signed up (a normal case: not every cardholder wants alerts).
+func (b *Book) Lookup(bank, id string) *Cardholder {
+	if b == nil {
+		return nil
+	}
+	return b.holders[holderKey{bank, id}]
+}
+
+// Cardholders returns every cardholder in file order.
+func (b *Book) Cardholders() []*Cardholder {
+	if b == nil {
+		return nil
+	}
+	return b.list
+}
+
+// Len is the number of cardholders.
+func (b *Book) Len() int {
+	if b == nil {
+		return 0
+	}
+	return len(b.list)
+}
