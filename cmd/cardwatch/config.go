@@ -1,0 +1,150 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/cardwatch/cardwatch/notifiers"
+)
+
+// envPrefix is the prefix of every setting: CARDWATCH_NATS_URL and so on.
+const envPrefix = "cardwatch"
+
+// Secret is a setting that must never be printed; it prints as <secret>.
+type Secret string
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "<secret>"
+}
+
+// GoString keeps %#v from printing the value either.
+func (s Secret) GoString() string { return s.String() }
+
+// LogValue keeps slog from printing the value.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// Config is cardwatch's core settings. Each channel reads its own settings in its own
+// package (see channels.go), so adding a channel does not grow this struct.
+type Config struct {
+	NatsURL          string        `envconfig:"NATS_URL"`
+	NatsCreds        string        `envconfig:"NATS_CREDS"`
+	EmbeddedNatsAddr string        `envconfig:"EMBEDDED_NATS_ADDR" default:"127.0.0.1:4222"`
+	DataDir          string        `envconfig:"DATA_DIR"`
+	SubjectPrefix    string        `envconfig:"SUBJECT_PREFIX" default:"cardwatch"`
+	RulesFile        string        `envconfig:"RULES_FILE"`
+	HTTPAddr         string        `envconfig:"HTTP_ADDR" default:"127.0.0.1:8080"`
+	PublicURL        string        `envconfig:"PUBLIC_URL" default:"http://127.0.0.1:8080"`
+	SigningKey       Secret        `envconfig:"SIGNING_KEY"`
+	ReportTTL        time.Duration `envconfig:"REPORT_TTL" default:"168h"`
+	Retention        time.Duration `envconfig:"RETENTION" default:"4320h"`
+	StreamReplicas   int           `envconfig:"STREAM_REPLICAS" default:"1"`
+	Workers          int           `envconfig:"WORKERS" default:"8"`
+	MaxAckPending    int           `envconfig:"MAX_ACK_PENDING" default:"4096"`
+	DeliveryWorkers  int           `envconfig:"DELIVERY_WORKERS" default:"32"`
+	ShutdownTimeout  time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"20s"`
+	LogFormat        string        `envconfig:"LOG_FORMAT" default:"text"`
+}
+
+// loadConfig reads the core settings from the environment.
+func loadConfig() (Config, error) {
+	var c Config
+	if err := envconfig.Process(envPrefix, &c); err != nil {
+		return c, fmt.Errorf("settings: %w", err)
+	}
+	return c, c.Validate()
+}
+
+// Validate reports every bad setting at once, naming its variable.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("CARDWATCH_%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	for _, tok := range strings.Split(c.SubjectPrefix, ".") {
+		if tok == "" || strings.ContainsAny(tok, " *>\t") {
+			bad("SUBJECT_PREFIX", "%q is not a NATS subject prefix", c.SubjectPrefix)
+			break
+		}
+	}
+	if c.NatsURL == "" {
+		if _, _, err := net.SplitHostPort(c.EmbeddedNatsAddr); err != nil {
+			bad("EMBEDDED_NATS_ADDR", "%q is not host:port", c.EmbeddedNatsAddr)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		bad("HTTP_ADDR", "%q is not host:port", c.HTTPAddr)
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("PUBLIC_URL", "%q is not an http(s) URL", c.PublicURL)
+	}
+	if c.SigningKey != "" && len(c.SigningKey) < notifiers.MinSigningKey {
+		bad("SIGNING_KEY", "is %d bytes; it must be at least %d", len(c.SigningKey), notifiers.MinSigningKey)
+	}
+	if c.ReportTTL <= 0 {
+		bad("REPORT_TTL", "must be positive")
+	}
+	if c.Retention <= 0 {
+		bad("RETENTION", "must be positive")
+	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
+		bad("STREAM_REPLICAS", "must be 1 to 5")
+	}
+	if c.Workers < 1 {
+		bad("WORKERS", "must be at least 1")
+	}
+	if c.MaxAckPending < c.Workers {
+		bad("MAX_ACK_PENDING", "must be at least CARDWATCH_WORKERS")
+	}
+	if c.DeliveryWorkers < 1 {
+		bad("DELIVERY_WORKERS", "must be at least 1")
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("SHUTDOWN_TIMEOUT", "must be positive")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("LOG_FORMAT", "must be text or json")
+	}
+	return errors.Join(errs...)
+}
+
+// LogValue lists the settings for the start-up log line, secrets as <secret>.
+func (c Config) LogValue() slog.Value {
+	nats := c.NatsURL
+	if nats == "" {
+		nats = "embedded on " + c.EmbeddedNatsAddr
+	} else {
+		nats = redactURLs(nats)
+	}
+	return slog.GroupValue(
+		slog.String("nats", nats),
+		slog.String("subject_prefix", c.SubjectPrefix),
+		slog.String("rules_file", c.RulesFile),
+		slog.String("http_addr", c.HTTPAddr),
+		slog.String("public_url", c.PublicURL),
+		slog.Any("signing_key", c.SigningKey),
+		slog.Duration("retention", c.Retention),
+		slog.Int("workers", c.Workers),
+	)
+}
+
+// redactURLs hides passwords and tokens in NATS URLs ("nats://u:p@host").
+func redactURLs(list string) string {
+	parts := strings.Split(list, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			u.User = url.User("<secret>")
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cardwatch/cardwatch/notifiers"
+	"github.com/cardwatch/cardwatch/rules"
+	"github.com/cardwatch/cardwatch/subscribers"
+)
+
+func serveCmd(ctx context.Context, stdout, stderr io.Writer) int {
+	cfg, err := loadConfig()
+	log := newLogger(stderr, cfg.LogFormat)
+	if err != nil {
+		log.Error("bad settings", "err", err)
+		return 2
+	}
+	if cfg.RulesFile == "" {
+		log.Error("CARDWATCH_RULES_FILE is not set: cardwatch serve needs a rules file (deploy/rules.example.yaml is an example; cardwatch demo runs without one)")
+		return 2
+	}
+	book, err := rules.Load(cfg.RulesFile)
+	if err != nil {
+		log.Error("rules file is not valid", "err", err)
+		return 2
+	}
+	chans, err := channels(stdout)
+	if err != nil {
+		log.Error("bad channel settings", "err", err)
+		return 2
+	}
+	a := &app{cfg: cfg, log: log, book: book, notifiers: chans}
+	if err := a.run(ctx); err != nil {
+		log.Error("cardwatch stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(w io.Writer, format string) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+// app is one running cardwatch: the same code for serve, demo and the integration tests.
+type app struct {
+	cfg       Config
+	log       *slog.Logger
+	book      *rules.Book
+	notifiers []notifiers.Notifier
+
+	// ready is closed once cardwatch consumes; tests and the demo wait on it.
+	ready     chan struct{}
+	readyOnce sync.Once
+	// observe, when set, hears every transaction's outcome (the demo prints them).
+	observe func(subject, outcome string)
+
+	// Set while running, for the demo and tests.
+	natsURL string
+	links   *notifiers.Links
+	httpURL string
+}
+
+func (a *app) markReady() {
+	a.readyOnce.Do(func() {
+		if a.ready != nil {
+			close(a.ready)
+		}
+	})
+}
+
+// run starts everything and blocks until ctx ends, then shuts down in order: stop taking
+// work, finish what is in hand (bounded by the shutdown timeout), close NATS.
+func (a *app) run(ctx context.Context) error {
+	cfg, log := a.cfg, a.log
+	log.Info("cardwatch starting", "settings", cfg)
+
+	var current atomic.Pointer[rules.Book]
+	current.Store(a.book)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := subscribers.NewMetrics(reg)
+	metrics.RulesLoaded.Set(float64(a.book.Len()))
+
+	url := cfg.NatsURL
+	if url == "" {
+		ns, err := subscribers.StartEmbedded(subscribers.EmbeddedConfig{Addr: cfg.EmbeddedNatsAddr, DataDir: cfg.DataDir})
+		if err != nil {
+			return err
+		}
+		defer shutdownEmbedded(ns)
+		url = ns.ClientURL()
+		log.Info("embedded NATS server started", "url", url, "store", ns.StoreDir())
+	}
+	a.natsURL = url
+	nc, err := subscribers.Connect(subscribers.ConnConfig{URLs: url, Creds: cfg.NatsCreds, Name: "cardwatch"}, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+
+	// The HTTP listener comes up first so that /healthz and /readyz answer while the rest
+	// starts; /readyz says 503 until streams, buckets and rules are in place.
+	var streamsReady atomic.Bool
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP listener on %s: %w (set CARDWATCH_HTTP_ADDR)", cfg.HTTPAddr, err)
+	}
+	a.httpURL = "http://" + ln.Addr().String()
+	srv := &http.Server{
+		Handler:           a.routes(reg, nc, &streamsReady, &current),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("HTTP server", "err", err)
+		}
+	}()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+
+	store := subscribers.StoreConfig{Retention: cfg.Retention, Replicas: cfg.StreamReplicas}
+	subj := subscribers.Subjects{Prefix: cfg.SubjectPrefix}
+	if err := subscribers.EnsureStreams(ctx, js, subj, store); err != nil {
+		return err
+	}
+	known, err := subscribers.OpenKnownMerchants(ctx, js, store, log)
+	if err != nil {
+		return err
+	}
+	defer known.Close()
+	alerts, err := subscribers.OpenAlertStore(ctx, js, store)
+	if err != nil {
+		return err
+	}
+	sent, err := subscribers.OpenSentLog(ctx, js, store)
+	if err != nil {
+		return err
+	}
+	key := []byte(cfg.SigningKey)
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+		log.Warn("CARDWATCH_SIGNING_KEY is not set: report links are signed with a random key and stop working when cardwatch restarts")
+	}
+	links, err := notifiers.NewLinks(key, cfg.PublicURL, cfg.ReportTTL)
+	if err != nil {
+		return err
+	}
+	a.links = links
+	streamsReady.Store(true)
+
+	if cfg.RulesFile != "" {
+		go func() {
+			err := rules.Watch(ctx, cfg.RulesFile, func(b *rules.Book) {
+				current.Store(b)
+				metrics.RulesLoaded.Set(float64(b.Len()))
+				log.Info("rules reloaded", "file", cfg.RulesFile, "cardholders", b.Len())
+			}, func(err error) {
+				log.Error("rules file changed but is not valid; keeping the rules in force", "file", cfg.RulesFile, "err", err)
+			})
+			if err != nil {
+				log.Error("rules file will not be reloaded", "err", err)
+			}
+		}()
+	}
+
+	pipe := &subscribers.Pipeline{
+		JS: js, Subjects: subj, Rules: &current, Known: known, Alerts: alerts,
+		ReportURL: links.URL, Metrics: metrics, Log: log, Durable: "cardwatch",
+		Workers: cfg.Workers, MaxAckPending: cfg.MaxAckPending, Observe: a.observe,
+	}
+	deliver := &subscribers.Deliverer{
+		JS: js, Subjects: subj, Rules: &current, Log: log, Durable: "cardwatch_deliver",
+		Concurrency: cfg.DeliveryWorkers,
+		Dispatcher: &notifiers.Dispatcher{
+			Notifiers: a.notifiers, Sent: sent, Log: log,
+			Record: subscribers.DeliveryRecorder(js, subj, metrics),
+		},
+	}
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	errc := make(chan error, 2)
+	var wg sync.WaitGroup
+	for _, r := range []interface{ Run(context.Context) error }{pipe, deliver} {
+		wg.Go(func() {
+			if err := r.Run(workCtx); err != nil {
+				errc <- err
+			}
+		})
+	}
+	log.Info("cardwatch ready", "http", a.httpURL, "cardholders", a.book.Len(),
+		"channels", channelNames(a.notifiers), "transactions", subj.TxnAll())
+	a.markReady()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: finishing the work in hand", "timeout", cfg.ShutdownTimeout)
+	case runErr = <-errc:
+	}
+	stopWork()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(cfg.ShutdownTimeout):
+		log.Warn("shutdown timeout: unfinished work will be redelivered")
+	}
+	return runErr
+}
+
+func shutdownEmbedded(ns *server.Server) {
+	ns.Shutdown()
+	ns.WaitForShutdown()
+}
+
+func channelNames(ns []notifiers.Notifier) []string {
+	out := make([]string, len(ns))
+	for i, n := range ns {
+		out[i] = n.Channel()
+	}
+	return out
+}
+
+// routes is cardwatch's one HTTP listener.
+func (a *app) routes(reg *prometheus.Registry, nc *nats.Conn, streamsReady *atomic.Bool, book *atomic.Pointer[rules.Book]) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		var why string
+		switch {
+		case !nc.IsConnected():
+			why = "NATS is not connected"
+		case !streamsReady.Load():
+			why = "streams are not ready"
+		case book.Load() == nil:
+			why = "rules are not loaded"
+		}
+		if why != "" {
+			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
+}

@@ -1,0 +1,131 @@
+package subscribers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cardwatch/cardwatch/notifiers"
+	"github.com/cardwatch/cardwatch/rules"
+)
+
+// Deliverer reads the alert feed with its own durable consumer and hands each alert to
+// the notifiers. The alert stream is the delivery queue: an alert not yet acknowledged
+// is delivered again after a crash, and the sent-log keeps each channel to one message.
+type Deliverer struct {
+	JS         jetstream.JetStream
+	Subjects   Subjects
+	Rules      *atomic.Pointer[rules.Book]
+	Dispatcher *notifiers.Dispatcher
+	Log        *slog.Logger
+	// Durable is the consumer's name, shared by every instance.
+	Durable string
+	// Concurrency is how many alerts are sent at once, so a slow provider answer holds
+	// up one slot, not the feed.
+	Concurrency int
+}
+
+// Run delivers alerts until ctx ends, then lets the sends in hand finish.
+func (d *Deliverer) Run(ctx context.Context) error {
+	n := max(d.Concurrency, 1)
+	cons, err := d.JS.CreateOrUpdateConsumer(ctx, StreamAlerts, jetstream.ConsumerConfig{
+		Durable:       d.Durable,
+		Description:   "cardwatch: alerts to cardholders",
+		FilterSubject: d.Subjects.all("alerts"),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       2 * time.Minute,
+		MaxAckPending: n * 4,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("delivery consumer: %w", err)
+	}
+	slots := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	cc, err := cons.Consume(func(msg jetstream.Msg) {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			d.Handle(context.WithoutCancel(ctx), msg)
+		})
+	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+			d.Log.Warn("delivery consumer", "err", err)
+		}
+	}))
+	if err != nil {
+		return fmt.Errorf("consume alerts: %w", err)
+	}
+	<-ctx.Done()
+	cc.Drain()
+	<-cc.Closed()
+	wg.Wait()
+	return nil
+}
+
+// Handle delivers one alert and acknowledges it, or asks for it again after a backoff
+// (or the wait a provider asked for) when a channel should be retried.
+func (d *Deliverer) Handle(ctx context.Context, msg jetstream.Msg) {
+	attempt := 1
+	if meta, err := msg.Metadata(); err == nil {
+		attempt = int(meta.NumDelivered)
+	}
+	var a rules.Alert
+	if err := json.Unmarshal(msg.Data(), &a); err != nil || a.ID == "" {
+		// Only cardwatch publishes here; an unreadable alert will not improve with retries.
+		d.Log.Error("unreadable alert on the alert feed, skipped", "err", err)
+		_ = msg.Term()
+		return
+	}
+	h := d.Rules.Load().Lookup(a.Bank, a.CardholderID)
+	if h == nil {
+		// The cardholder left the rules file between the alert and its delivery.
+		err := d.Dispatcher.Record(ctx, notifiers.Delivery{AlertID: a.ID, TxnID: a.TxnID, Bank: a.Bank,
+			CardholderID: a.CardholderID, Status: notifiers.StatusNoChannel, Attempt: attempt,
+			Error: "the cardholder is no longer in the rules file", At: time.Now().UTC()})
+		ackOrRetry(msg, err, attempt)
+		return
+	}
+	err := d.Dispatcher.Dispatch(ctx, notifiers.Message{Alert: &a, Cardholder: h}, attempt)
+	ackOrRetry(msg, err, attempt)
+}
+
+func ackOrRetry(msg jetstream.Msg, err error, attempt int) {
+	if err == nil {
+		_ = msg.Ack()
+		return
+	}
+	var re *notifiers.RetryError
+	wait := time.Duration(0)
+	if errors.As(err, &re) {
+		wait = re.Wait
+	}
+	_ = msg.NakWithDelay(max(wait, Backoff(attempt)))
+}
+
+// Backoff is the wait before the attempt-th retry: exponential from one second, capped at
+// five minutes, with full jitter so that a provider coming back is not hit by every
+// waiting message at once.
+func Backoff(attempt int) time.Duration {
+	ceil := time.Second << min(max(attempt-1, 0), 9)
+	ceil = min(ceil, 5*time.Minute)
+	return ceil/2 + rand.N(ceil/2+1)
+}
+
+// DeliveryRecorder returns the Dispatcher.Record function that publishes delivery events
+// on the bank's feed and counts them.
+func DeliveryRecorder(js jetstream.JetStream, subj Subjects, m *Metrics) func(context.Context, notifiers.Delivery) error {
+	return func(ctx context.Context, ev notifiers.Delivery) error {
+		m.Deliveries.WithLabelValues(ev.Channel, ev.Status).Inc()
+		id := fmt.Sprintf("%s.%s.%s.%d", ev.AlertID, ev.Channel, ev.Status, ev.Attempt)
+		return publishJSON(ctx, js, subj.Deliveries(ev.Bank), id, ev)
+	}
+}

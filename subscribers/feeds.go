@@ -1,0 +1,59 @@
+package subscribers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// publishJSON publishes v to a JetStream subject and waits for the stream to store it.
+// msgID is the Nats-Msg-Id, so that a retry within the duplicate window is dropped by
+// JetStream itself.
+func publishJSON(ctx context.Context, js jetstream.JetStream, subject, msgID string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", subject, err)
+	}
+	if _, err := js.Publish(ctx, subject, b, jetstream.WithMsgID(msgID)); err != nil {
+		return fmt.Errorf("publish to %s: %w", subject, err)
+	}
+	return nil
+}
+
+// DeadLetter is an event cardwatch refused, published to cardwatch.dlq.<bank> for
+// operators. Card numbers in it are masked; it is kept no longer than the retention.
+type DeadLetter struct {
+	// Bank is the subject's bank, or "_unrouted" when the subject named none.
+	Bank string `json:"bank"`
+	// Subject is the subject the event came on (card numbers masked).
+	Subject string `json:"subject"`
+	// Reason says what is wrong, in words an operator can act on.
+	Reason string `json:"reason"`
+	// Kind is a short machine-readable class: "pan", "invalid", "oversize", "subject".
+	Kind string `json:"kind"`
+	// Payload is the event as received when it is UTF-8 (card numbers masked).
+	Payload string `json:"payload,omitempty"`
+	// PayloadBase64 is the event when it is not UTF-8.
+	PayloadBase64 []byte `json:"payload_base64,omitempty"`
+	// Size is the event's size in bytes.
+	Size int `json:"size"`
+	// StreamSeq is the event's sequence in CARDWATCH_TXN, to find it while it is kept.
+	StreamSeq uint64 `json:"stream_seq"`
+	// ReceivedAt is when JetStream stored the event; RefusedAt when cardwatch refused it.
+	ReceivedAt time.Time `json:"received_at"`
+	RefusedAt  time.Time `json:"refused_at"`
+}
+
+// setPayload keeps the payload in the readable field when it can.
+func (d *DeadLetter) setPayload(b []byte) {
+	d.Size = len(b)
+	if utf8.Valid(b) {
+		d.Payload = string(b)
+	} else {
+		d.PayloadBase64 = b
+	}
+}

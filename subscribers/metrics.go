@@ -1,0 +1,54 @@
+package subscribers
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are cardwatch's Prometheus metrics. Labels are bounded sets (outcomes, rule
+// names, channels), never a bank's card token, a phone number or an id.
+type Metrics struct {
+	Transactions *prometheus.CounterVec
+	Alerts       *prometheus.CounterVec
+	Deliveries   *prometheus.CounterVec
+	DLQ          *prometheus.CounterVec
+	TxnToAlert   prometheus.Histogram
+	RulesLoaded  prometheus.Gauge
+}
+
+// Transaction outcomes, the values of the outcome label.
+const (
+	OutcomeNoAlert           = "no_alert"
+	OutcomeAlert             = "alert"
+	OutcomeDuplicate         = "duplicate"
+	OutcomeUnknownCardholder = "unknown_cardholder"
+	OutcomeDLQ               = "dlq"
+	OutcomeError             = "error"
+)
+
+// NewMetrics makes the metrics and registers them on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Transactions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardwatch_transactions_total", Help: "Transactions handled, by outcome.",
+		}, []string{"outcome"}),
+		Alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardwatch_alerts_total", Help: "Rules that fired in alerts raised, by rule.",
+		}, []string{"rule"}),
+		Deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardwatch_deliveries_total", Help: "Alert delivery outcomes, by channel and status.",
+		}, []string{"channel", "status"}),
+		DLQ: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardwatch_dlq_total", Help: "Events refused to the DLQ, by kind of problem.",
+		}, []string{"reason"}),
+		TxnToAlert: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "cardwatch_txn_to_alert_seconds",
+			Help:    "Time from a transaction being stored in JetStream to its alert being published.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+		RulesLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cardwatch_rules_cardholders", Help: "Cardholders in the rules in force.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Transactions, m.Alerts, m.Deliveries, m.DLQ, m.TxnToAlert, m.RulesLoaded)
+	}
+	return m
+}

@@ -1,0 +1,258 @@
+package subscribers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cardwatch/cardwatch/rules"
+)
+
+// Pipeline takes each transaction on CARDWATCH_TXN through the cardholder's rules and
+// publishes one alert when any rule fires, before it acknowledges the transaction.
+type Pipeline struct {
+	JS       jetstream.JetStream
+	Subjects Subjects
+	// Rules is the rules book in force; reloads swap it.
+	Rules *atomic.Pointer[rules.Book]
+	// Known is the known-merchants cache.
+	Known *KnownMerchants
+	// Alerts keeps every alert raised, for idempotency past JetStream's duplicate window
+	// and for the cardholder's answer.
+	Alerts *AlertStore
+	// ReportURL builds an alert's report link.
+	ReportURL func(alertID string) string
+	Metrics   *Metrics
+	Log       *slog.Logger
+	// Durable is the consumer's name; every instance uses the same one to share the work.
+	Durable string
+	// Workers is how many transactions are handled at once. One card's transactions
+	// always go to the same worker, so they are handled in order.
+	Workers int
+	// MaxAckPending bounds the transactions in flight, and with it memory, whatever the
+	// backlog.
+	MaxAckPending int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Observe, when set, hears each transaction's subject and outcome once handled.
+	Observe func(subject, outcome string)
+}
+
+func (p *Pipeline) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+// Run consumes transactions until ctx ends, then finishes the ones in hand.
+func (p *Pipeline) Run(ctx context.Context) error {
+	workers := max(p.Workers, 1)
+	cons, err := p.JS.CreateOrUpdateConsumer(ctx, StreamTxn, jetstream.ConsumerConfig{
+		Durable:       p.Durable,
+		Description:   "cardwatch: transactions through the rules",
+		FilterSubject: p.Subjects.TxnAll(),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxAckPending: max(p.MaxAckPending, workers),
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("transaction consumer: %w", err)
+	}
+	shards := make([]chan jetstream.Msg, workers)
+	var wg sync.WaitGroup
+	for i := range shards {
+		shards[i] = make(chan jetstream.Msg, 64)
+		wg.Go(func() {
+			for msg := range shards[i] {
+				p.Handle(context.WithoutCancel(ctx), msg)
+			}
+		})
+	}
+	cc, err := cons.Consume(func(msg jetstream.Msg) {
+		shards[shardOf(msg.Subject(), workers)] <- msg
+	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+			p.Log.Warn("transaction consumer", "err", err)
+		}
+	}))
+	if err != nil {
+		return fmt.Errorf("consume transactions: %w", err)
+	}
+	<-ctx.Done()
+	cc.Drain()
+	<-cc.Closed()
+	for _, s := range shards {
+		close(s)
+	}
+	wg.Wait()
+	return nil
+}
+
+// shardOf sends every transaction of one card (the subject's last token) to one worker.
+func shardOf(subject string, n int) int {
+	if n == 1 {
+		return 0
+	}
+	card := subject[strings.LastIndexByte(subject, '.')+1:]
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(card))
+	return int(h.Sum32() % uint32(n))
+}
+
+// Handle takes one transaction through the rules and acknowledges it, or asks for it
+// again later when NATS could not store what it produced. It returns the outcome.
+func (p *Pipeline) Handle(ctx context.Context, msg jetstream.Msg) string {
+	outcome, err := p.handle(ctx, msg)
+	if err != nil {
+		outcome = OutcomeError
+		// Never log the subject: it holds the card token.
+		p.Log.Error("transaction not handled, will retry", "err", err)
+		_ = msg.NakWithDelay(time.Second)
+	} else {
+		_ = msg.Ack()
+	}
+	p.Metrics.Transactions.WithLabelValues(outcome).Inc()
+	if p.Observe != nil {
+		p.Observe(msg.Subject(), outcome)
+	}
+	return outcome
+}
+
+func (p *Pipeline) handle(ctx context.Context, msg jetstream.Msg) (string, error) {
+	var received time.Time
+	var seq uint64
+	if meta, err := msg.Metadata(); err == nil {
+		received, seq = meta.Timestamp, meta.Sequence.Stream
+	}
+	subject, data := msg.Subject(), msg.Data()
+
+	if dl := p.screen(subject, msg.Headers(), data); dl != nil {
+		dl.StreamSeq, dl.ReceivedAt = seq, received
+		return OutcomeDLQ, p.deadLetter(ctx, dl)
+	}
+	bank, card, _ := p.Subjects.ParseTxn(subject)
+	t, err := rules.DecodeTransaction(bank, card, data)
+	if err != nil {
+		dl := &DeadLetter{Bank: bank, Subject: subject, Kind: "invalid", Reason: err.Error(), StreamSeq: seq, ReceivedAt: received}
+		dl.setPayload(data)
+		return OutcomeDLQ, p.deadLetter(ctx, dl)
+	}
+	h := p.Rules.Load().Lookup(bank, t.CardholderID)
+	if h == nil {
+		return OutcomeUnknownCardholder, nil
+	}
+	merchant := t.Merchant.Key()
+	known := p.Known.Known(bank, card, merchant)
+	reasons := rules.Evaluate(t, h, rules.Facts{MerchantKnown: known})
+
+	outcome := OutcomeNoAlert
+	if len(reasons) > 0 {
+		if outcome, err = p.raise(ctx, bank, t, reasons, received); err != nil {
+			return "", err
+		}
+	}
+	// Learn only after the alert is safely published: if cardwatch dies in between, the
+	// redelivered transaction must still find the merchant unknown and raise the alert.
+	if !known && t.Approved() {
+		if err := p.Known.Learn(ctx, bank, card, merchant, "txn", t.ID); err != nil {
+			return "", err
+		}
+	}
+	return outcome, nil
+}
+
+// raise publishes the alert for t unless it was raised before.
+func (p *Pipeline) raise(ctx context.Context, bank string, t *rules.Transaction, reasons []rules.Reason, received time.Time) (string, error) {
+	id := rules.AlertID(bank, t.ID)
+	// JetStream's duplicate window covers a quick redelivery; the alert store covers a
+	// bank republishing the same transaction days later.
+	if _, _, err := p.Alerts.Get(ctx, id); err == nil {
+		return OutcomeDuplicate, nil
+	} else if !errors.Is(err, ErrNoAlert) {
+		return "", err
+	}
+	a := rules.NewAlert(bank, t, reasons, p.now())
+	if p.ReportURL != nil {
+		a.ReportURL = p.ReportURL(a.ID)
+	}
+	if err := publishJSON(ctx, p.JS, p.Subjects.Alerts(bank), a.ID, a); err != nil {
+		return "", err
+	}
+	if err := p.Alerts.Create(ctx, &AlertRecord{Alert: *a, CardToken: t.Card.Token}); err != nil {
+		return "", err
+	}
+	for _, r := range reasons {
+		p.Metrics.Alerts.WithLabelValues(r.Rule).Inc()
+	}
+	if !received.IsZero() {
+		p.Metrics.TxnToAlert.Observe(p.now().Sub(received).Seconds())
+	}
+	p.Log.Info("alert raised", "alert", a.ID, "bank", bank, "cardholder", t.CardholderID, "rules", len(reasons))
+	return OutcomeAlert, nil
+}
+
+// screen refuses what must not go further: a card number anywhere (subject, headers,
+// payload), a subject without a bank and a card, an event over the size limit. The
+// dead letter it returns carries only masked numbers.
+func (p *Pipeline) screen(subject string, headers map[string][]string, data []byte) *DeadLetter {
+	bank, _, ok := p.Subjects.ParseTxn(subject)
+	if !ok || !rules.ValidBankID(bank) {
+		bank = UnroutedBank
+	}
+	maskedSubj, subjPANs := rules.MaskPANs([]byte(subject))
+	var where []string
+	var pans []string
+	if len(subjPANs) > 0 {
+		where, pans = append(where, "subject"), append(pans, subjPANs...)
+	}
+	for k, vs := range headers {
+		for _, v := range vs {
+			if _, hp := rules.MaskPANs([]byte(k + ":" + v)); len(hp) > 0 {
+				name, _ := rules.MaskPANs([]byte(k))
+				where, pans = append(where, "header "+string(name)), append(pans, hp...)
+			}
+		}
+	}
+	if len(data) > rules.MaxEventSize {
+		// The payload is not kept: a cut could split a card number past recognition.
+		return &DeadLetter{Bank: bank, Subject: string(maskedSubj), Kind: "oversize", Size: len(data),
+			Reason: fmt.Sprintf("event is %d bytes, over the %d byte limit", len(data), rules.MaxEventSize)}
+	}
+	masked, payloadPANs := rules.MaskPANs(data)
+	if len(payloadPANs) > 0 {
+		where, pans = append(where, "payload"), append(pans, payloadPANs...)
+	}
+	if len(pans) > 0 {
+		dl := &DeadLetter{Bank: bank, Subject: string(maskedSubj), Kind: "pan",
+			Reason: fmt.Sprintf("event carries a card number (%s) in its %s; send card tokens, never card numbers",
+				strings.Join(pans, ", "), strings.Join(where, ", "))}
+		dl.setPayload(masked)
+		return dl
+	}
+	if !ok || !rules.ValidBankID(bank) {
+		dl := &DeadLetter{Bank: bank, Subject: subject, Kind: "subject",
+			Reason: "subject must be " + p.Subjects.Prefix + ".txn.<bank>.<card token> with a bank id of lowercase letters, digits, '-' and '_'"}
+		dl.setPayload(data)
+		return dl
+	}
+	return nil
+}
+
+// deadLetter publishes a refused event to its bank's DLQ. The Nats-Msg-Id is the event's
+// stream sequence, so a redelivered bad event is one DLQ entry.
+func (p *Pipeline) deadLetter(ctx context.Context, dl *DeadLetter) error {
+	dl.RefusedAt = p.now().UTC()
+	p.Metrics.DLQ.WithLabelValues(dl.Kind).Inc()
+	p.Log.Warn("event refused to the DLQ", "bank", dl.Bank, "kind", dl.Kind, "stream_seq", dl.StreamSeq)
+	return publishJSON(ctx, p.JS, p.Subjects.DLQ(dl.Bank), fmt.Sprintf("dlq.%s.%d", StreamTxn, dl.StreamSeq), dl)
+}
