@@ -136,7 +136,8 @@ func smsAmount(m rules.Money) string {
 	if s := smsSymbol.Format(m.Amount()); GSMSeptets(s) >= 0 {
 		return s
 	}
-	return smsCode.Format(m.Amount())
+	// CLDR puts a no-break space between code and number; GSM-7 has only the plain one.
+	return ToGSM7(smsCode.Format(m.Amount()))
 }
 
 // SMSText is the alert as one SMS: the card's last four digits, the amount with its
@@ -156,7 +157,13 @@ func SMSText(m Message) string {
 	if f.Declined {
 		card = "Declined: " + card
 	}
-	when := a.OccurredAt.In(m.Cardholder.Location).Format("2 Jan 15:04")
+	// Alerts go out within seconds, so the date is noise unless the purchase was on
+	// another day than the alert (a delayed feed).
+	local := a.OccurredAt.In(m.Cardholder.Location)
+	when := local.Format("15:04")
+	if y, mo, d := a.CreatedAt.In(m.Cardholder.Location).Date(); y != local.Year() || mo != local.Month() || d != local.Day() {
+		when = local.Format("2 Jan 15:04")
+	}
 	why := strings.Join(f.Summaries, ", ")
 	if why != "" {
 		why = strings.ToUpper(why[:1]) + why[1:] + ". "
@@ -181,12 +188,13 @@ func SMSText(m Message) string {
 			return s
 		}
 	}
-	// Shorten the merchant's name as far as it takes, down to eight letters.
-	over := GSMSeptets(build(merchant, "", short)) - SMSSegment
-	if r := []rune(merchant); len(r)-over-1 >= 8 {
-		return build(string(r[:len(r)-over-1])+".", "", short)
-	} else if len(r) > 8 {
-		merchant = string(r[:7]) + "."
+	// Shorten the merchant's name as far as it takes, down to eight letters; past that
+	// the SMS goes out in two segments rather than lose what the cardholder needs.
+	r := []rune(merchant)
+	for n := len(r) - 1; n >= 8; n-- {
+		if s := build(string(r[:n-1])+".", "", short); GSMSeptets(s) <= SMSSegment {
+			return s
+		}
 	}
 	return build(merchant, "", short)
 }
