@@ -159,9 +159,13 @@ func SMSText(m Message) string {
 	}
 	// Alerts go out within seconds, so the date is noise unless the purchase was on
 	// another day than the alert (a delayed feed).
-	local := a.OccurredAt.In(m.Cardholder.Location)
+	loc := time.UTC
+	if m.Cardholder != nil && m.Cardholder.Location != nil {
+		loc = m.Cardholder.Location
+	}
+	local := a.OccurredAt.In(loc)
 	when := local.Format("15:04")
-	if y, mo, d := a.CreatedAt.In(m.Cardholder.Location).Date(); y != local.Year() || mo != local.Month() || d != local.Day() {
+	if y, mo, d := a.CreatedAt.In(loc).Date(); y != local.Year() || mo != local.Month() || d != local.Day() {
 		when = local.Format("2 Jan 15:04")
 	}
 	why := strings.Join(f.Summaries, ", ")

@@ -194,7 +194,6 @@ func (l *loader) cardholder(v Value, d *profile) *Cardholder {
 	if fields == nil {
 		return nil
 	}
-	nerr := len(l.errs)
 	h := &Cardholder{Line: v.Line()}
 	h.ID = l.required(v, fields, "id", func(s string) string {
 		if len(s) > 128 {
@@ -246,9 +245,9 @@ func (l *loader) cardholder(v Value, d *profile) *Cardholder {
 			h.Location = loc
 		}
 	}
-	if len(l.errs) > nerr || h.Currency == "" {
-		// Rules need the currency; their errors would only repeat the ones above.
-		return h
+	if h.Currency == "" {
+		// Rules need the currency; without it their errors would only be noise.
+		return nil
 	}
 	for _, k := range kinds {
 		val, own := p.rules[k.Name]
@@ -282,6 +281,9 @@ func (l *loader) cardholder(v Value, d *profile) *Cardholder {
 		if r != nil {
 			h.Rules = append(h.Rules, r)
 		}
+	}
+	if h.ID == "" || h.Bank == "" {
+		return nil // already reported; a duplicate check on it would only add noise
 	}
 	return h
 }
@@ -359,7 +361,8 @@ func (l *loader) notify(parent Value, v Value) Notify {
 	if s, ok := fields["sms"]; ok {
 		n.SMS = l.str(s)
 		if n.SMS != "" && !ValidE164(n.SMS) {
-			l.add(s.Errorf("%q is not an E.164 number (like +15551230001)", n.SMS))
+			l.add(&FieldError{File: l.file, Line: s.Line(), Path: s.Path(), Sensitive: n.SMS,
+				Msg: fmt.Sprintf("%q is not an E.164 number (like +15551230001)", n.SMS)})
 			n.SMS = ""
 		}
 	}

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -17,6 +18,9 @@ type FieldError struct {
 	Path string
 	// Msg says what is wrong.
 	Msg string
+	// Sensitive is a part of Msg that is personal data (a phone number): people fixing
+	// their file need to see it, logs must not keep it. See Redact.
+	Sensitive string
 }
 
 func (e *FieldError) Error() string {
@@ -146,4 +150,30 @@ func (v Value) List(key string, conv func(Value) (string, error)) ([]string, err
 		}
 	}
 	return out, joinErrs(errs)
+}
+
+// Redact returns err with the personal data of every FieldError in it masked (all but the
+// last two characters), for logs; rules check shows the unredacted errors to the person
+// editing the file.
+func Redact(err error) error {
+	if err == nil {
+		return nil
+	}
+	if list, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range list.Unwrap() {
+			out = append(out, Redact(e))
+		}
+		return errors.Join(out...)
+	}
+	var fe *FieldError
+	if errors.As(err, &fe) && fe.Sensitive != "" {
+		c := *fe
+		keep := min(2, len(c.Sensitive))
+		masked := strings.Repeat("*", len(c.Sensitive)-keep) + c.Sensitive[len(c.Sensitive)-keep:]
+		c.Msg = strings.ReplaceAll(c.Msg, c.Sensitive, masked)
+		c.Sensitive = ""
+		return &c
+	}
+	return err
 }

@@ -206,7 +206,8 @@ func (p *Pipeline) raise(ctx context.Context, bank string, t *rules.Transaction,
 // dead letter it returns carries only masked numbers.
 func (p *Pipeline) screen(subject string, headers map[string][]string, data []byte) *DeadLetter {
 	bank, _, ok := p.Subjects.ParseTxn(subject)
-	if !ok || !rules.ValidBankID(bank) {
+	routed := ok && rules.ValidBankID(bank)
+	if !routed {
 		bank = UnroutedBank
 	}
 	maskedSubj, subjPANs := rules.MaskPANs([]byte(subject))
@@ -239,7 +240,7 @@ func (p *Pipeline) screen(subject string, headers map[string][]string, data []by
 		dl.setPayload(masked)
 		return dl
 	}
-	if !ok || !rules.ValidBankID(bank) {
+	if !routed {
 		dl := &DeadLetter{Bank: bank, Subject: subject, Kind: "subject",
 			Reason: "subject must be " + p.Subjects.Prefix + ".txn.<bank>.<card token> with a bank id of lowercase letters, digits, '-' and '_'"}
 		dl.setPayload(data)

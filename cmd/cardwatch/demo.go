@@ -30,7 +30,7 @@ func demoCmd(ctx context.Context, stdout, stderr io.Writer) int {
 	}
 	book, err := demoRules(cfg.RulesFile)
 	if err != nil {
-		log.Error("rules file is not valid", "err", err)
+		log.Error("rules file is not valid (cardwatch rules check shows the details)", "err", rules.Redact(err))
 		return 2
 	}
 	if cfg.DataDir == "" && cfg.NatsURL == "" {

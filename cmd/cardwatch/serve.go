@@ -38,7 +38,7 @@ func serveCmd(ctx context.Context, stdout, stderr io.Writer) int {
 	}
 	book, err := rules.Load(cfg.RulesFile)
 	if err != nil {
-		log.Error("rules file is not valid", "err", err)
+		log.Error("rules file is not valid (cardwatch rules check shows the details)", "err", rules.Redact(err))
 		return 2
 	}
 	chans, err := channels(stdout)
@@ -183,7 +183,7 @@ func (a *app) run(ctx context.Context) error {
 				metrics.RulesLoaded.Set(float64(b.Len()))
 				log.Info("rules reloaded", "file", cfg.RulesFile, "cardholders", b.Len())
 			}, func(err error) {
-				log.Error("rules file changed but is not valid; keeping the rules in force", "file", cfg.RulesFile, "err", err)
+				log.Error("rules file changed but is not valid; keeping the rules in force", "file", cfg.RulesFile, "err", rules.Redact(err))
 			})
 			if err != nil {
 				log.Error("rules file will not be reloaded", "err", err)

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestRulesCheck(t *testing.T) {
+	code, out, _ := runCmd(t, "rules", "check", "../../deploy/rules.example.yaml")
+	if code != 0 || !strings.Contains(out, "ok, 3 cardholders") {
+		t.Errorf("example rules: exit %d, %q", code, out)
+	}
+	bad := strings.Replace(strings.Replace(testRules, `"+15551230001"`, `"+1555"`, 1), "[CA, MX]", "[CA, XX]", 1)
+	p := writeFile(t, "bad.yaml", bad)
+	code, _, errs := runCmd(t, "rules", "check", p)
+	if code != 1 {
+		t.Errorf("bad file: exit %d, want 1", code)
+	}
+	want := []string{
+		p + `:14: cardholders[0].notify.sms: "+1555" is not an E.164 number (like +15551230001)`,
+		p + `:18: cardholders[0].rules.foreign_terminal.allow[1]: "XX" is not an ISO 3166-1 alpha-2 country code`,
+		p + ": 2 problems",
+	}
+	if got := strings.TrimSpace(errs); got != strings.Join(want, "\n") {
+		t.Errorf("rules check said:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+}
+
+func TestRulesTestExplainsWithoutState(t *testing.T) {
+	rulesFile := writeFile(t, "rules.yaml", testRules)
+	ev := writeFile(t, "event.json", exampleEvent)
+	code, out, errs := runCmd(t, "rules", "test", "--rules", rulesFile, ev)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{
+		"$1,342.10 (€1,250.00) at ACME ELECTRONICS in Lagos, Nigeria on card ending 4821",
+		"amount_over        FIRES   $1,342.10 is over your $200.00 limit",
+		"unknown_merchant   FIRES   first purchase at ACME ELECTRONICS on this card",
+		"foreign_terminal   FIRES   terminal in Nigeria",
+		"result: one alert with 3 reasons",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	quiet := writeFile(t, "quiet.json", strings.NewReplacer(`"NG"`, `"MX"`, `"M-77812"`, `"M-1001"`, `"1342.10"`, `"150.00"`).Replace(exampleEvent))
+	_, out, _ = runCmd(t, "rules", "test", "--rules", rulesFile, quiet)
+	if !strings.Contains(out, "result: no alert") || strings.Contains(out, "FIRES") {
+		t.Errorf("quiet event:\n%s", out)
+	}
+	pan := writeFile(t, "pan.json", strings.Replace(exampleEvent, `"T-0042"`, `"4111111111111111"`, 1))
+	code, out, errs = runCmd(t, "rules", "test", "--rules", rulesFile, pan)
+	if code != 1 || !strings.Contains(errs, "411111******1111") || strings.Contains(out+errs, "4111111111111111") {
+		t.Errorf("PAN event: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
+func TestServeNeedsRulesFile(t *testing.T) {
+	t.Setenv("CARDWATCH_RULES_FILE", "")
+	code, _, errs := runCmd(t, "serve")
+	if code != 2 || !strings.Contains(errs, "CARDWATCH_RULES_FILE is not set") {
+		t.Errorf("exit %d, stderr %q", code, errs)
+	}
+}
+
+func TestChannelsFromEnv(t *testing.T) {
+	t.Setenv("CARDWATCH_TWILIO_ACCOUNT_SID", "")
+	t.Setenv("CARDWATCH_SLACK_BOT_TOKEN", "")
+	chans, err := channels(&bytes.Buffer{})
+	if err != nil || len(chans) != 1 || chans[0].Channel() != "console" {
+		t.Fatalf("no settings: %v, %v; want the console alone", chans, err)
+	}
+	t.Setenv("CARDWATCH_TWILIO_ACCOUNT_SID", testSID)
+	t.Setenv("CARDWATCH_TWILIO_AUTH_TOKEN", testAuthToken)
+	t.Setenv("CARDWATCH_TWILIO_FROM", testFrom)
+	t.Setenv("CARDWATCH_SLACK_BOT_TOKEN", testBotToken)
+	chans, err = channels(&bytes.Buffer{})
+	if err != nil || len(chans) != 2 || chans[0].Channel() != "sms" || chans[1].Channel() != "slack" {
+		t.Fatalf("both set: %v, %v; want sms and slack", chans, err)
+	}
+	t.Setenv("CARDWATCH_TWILIO_FROM", "")
+	t.Setenv("CARDWATCH_SLACK_BOT_TOKEN", "not-a-bot-token")
+	_, err = channels(&bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "CARDWATCH_TWILIO_FROM") || !strings.Contains(err.Error(), "SLACK") {
+		t.Fatalf("half-set Twilio and a bad Slack token: err %v; want both named", err)
+	}
+	for _, secret := range []string{testAuthToken, "not-a-bot-token"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("settings error shows a secret: %v", err)
+		}
+	}
+}
