@@ -647,3 +647,28 @@ func TestRulesReloadKeepsLastGoodFile(t *testing.T) {
 		t.Errorf("outcomes %v, want %v", r.seen(), want)
 	}
 }
+
+func TestOneCardsTransactionsAreHandledInOrder(t *testing.T) {
+	e := newEnv(t)
+	r := e.start()
+	// Pairs of transactions at a new merchant: in order, the first of each pair alerts
+	// (unknown merchant) and the second does not (the first made it known). Out of order,
+	// both would alert. Other cards' traffic in between keeps every worker busy.
+	const pairs = 40
+	for i := range pairs {
+		m := map[string]any{"id": fmt.Sprintf("M-%d", i), "name": "SHOP", "country": "US"}
+		for j := range 2 {
+			e.publish("acme", testCardToken, event(t, map[string]any{"id": fmt.Sprintf("o-%d-%d", i, j), "billing_amount": nil,
+				"amount": map[string]any{"value": "10.00", "currency": "USD"}, "merchant": m,
+				"terminal": map[string]any{"country": "US", "entry_mode": "chip"}}))
+		}
+		other := fmt.Sprintf("tok_other_%d", i%7)
+		e.publish("acme", other, event(t, map[string]any{"id": fmt.Sprintf("x-%d", i), "cardholder_id": "ch_9", "card": map[string]any{"token": other}}))
+	}
+	eventually(t, "every transaction handled", func() bool { return len(r.seen()) == 3*pairs })
+	alerts := count(r.seen(), subscribers.OutcomeAlert)
+	noAlerts := count(r.seen(), subscribers.OutcomeNoAlert)
+	if alerts != pairs || noAlerts != pairs {
+		t.Errorf("%d alerts and %d quiet transactions, want %d each: a card's transactions were reordered", alerts, noAlerts, pairs)
+	}
+}
