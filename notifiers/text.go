@@ -59,10 +59,7 @@ func FactsOf(m Message) Facts {
 	if a.BillingAmount != nil && a.BillingAmount.Currency != a.Amount.Currency {
 		f.Original = a.Amount.Format()
 	}
-	f.CountryCode = a.Terminal.Country
-	if a.Terminal.EntryMode == rules.EntryEcommerce || f.CountryCode == "" {
-		f.CountryCode = a.Merchant.Country
-	}
+	f.CountryCode = a.CountryOfUse()
 	if f.CountryCode != "" {
 		f.Country = rules.CountryName(f.CountryCode)
 	}

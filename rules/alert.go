@@ -54,6 +54,9 @@ func ParseAlertID(s string) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
+	if len(rest) != alertIDEncoding.EncodedLen(AlertIDBytes) {
+		return nil, false
+	}
 	b, err := alertIDEncoding.DecodeString(strings.ToUpper(rest))
 	if err != nil || len(b) != AlertIDBytes {
 		return nil, false
@@ -93,12 +96,12 @@ func (a *Alert) Charged() Money {
 	return a.Amount
 }
 
+// CountryOfUse is the country the card was used in; see Transaction.CountryOfUse.
+func (a *Alert) CountryOfUse() string { return countryOfUse(a.Terminal, a.Merchant) }
+
 // Place is where the card was used, "Lagos, Nigeria", or "" when the bank did not say.
 func (a *Alert) Place() string {
-	country := a.Terminal.Country
-	if a.Terminal.EntryMode == EntryEcommerce || country == "" {
-		country = a.Merchant.Country
-	}
+	country := countryOfUse(a.Terminal, a.Merchant)
 	var parts []string
 	if a.Merchant.City != "" {
 		parts = append(parts, a.Merchant.City)

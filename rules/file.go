@@ -127,11 +127,11 @@ func (l *loader) parse(data []byte) *Book {
 // mapping checks that v is a mapping with only the allowed keys, each once.
 func (l *loader) mapping(v Value, allowed ...string) map[string]Value {
 	if v.node.Kind != yaml.MappingNode {
-		what := "the file"
-		if v.path != "" {
-			what = v.path
+		msg := fmt.Sprintf("must be a mapping of %s", strings.Join(allowed, ", "))
+		if v.path == "" {
+			msg = "the file " + msg
 		}
-		l.add(&FieldError{File: l.file, Line: v.node.Line, Msg: fmt.Sprintf("%s must be a mapping of %s", what, strings.Join(allowed, ", "))})
+		l.add(&FieldError{File: l.file, Line: v.node.Line, Path: v.path, Msg: msg})
 		return nil
 	}
 	out := make(map[string]Value, len(v.node.Content)/2)
@@ -236,12 +236,14 @@ func (l *loader) cardholder(v Value, d *profile) *Cardholder {
 		if !ok {
 			var err error
 			if loc, err = time.LoadLocation(name); err != nil || name == "" || name == "Local" {
-				l.add(tzv.Errorf("%q is not an IANA time zone, like America/New_York", name))
 				loc = nil
 			}
 			l.tz[name] = loc
 		}
-		if loc != nil {
+		if loc == nil {
+			// Reported at each place it is written; one in defaults is reported once.
+			l.add(tzv.Errorf("%q is not an IANA time zone, like America/New_York", name))
+		} else {
 			h.Location = loc
 		}
 	}
@@ -359,16 +361,20 @@ func (l *loader) notify(parent Value, v Value) Notify {
 	}
 	var n Notify
 	if s, ok := fields["sms"]; ok {
-		n.SMS = l.str(s)
-		if n.SMS != "" && !ValidE164(n.SMS) {
+		var err error
+		if n.SMS, err = s.String(); err != nil {
+			l.add(err)
+		} else if !ValidE164(n.SMS) {
 			l.add(&FieldError{File: l.file, Line: s.Line(), Path: s.Path(), Sensitive: n.SMS,
 				Msg: fmt.Sprintf("%q is not an E.164 number (like +15551230001)", n.SMS)})
 			n.SMS = ""
 		}
 	}
 	if s, ok := fields["slack"]; ok {
-		n.Slack = l.str(s)
-		if n.Slack != "" && !slackID.MatchString(n.Slack) {
+		var err error
+		if n.Slack, err = s.String(); err != nil {
+			l.add(err)
+		} else if !slackID.MatchString(n.Slack) {
 			l.add(s.Errorf("%q is not a Slack user or channel id (like U024BE7LH)", n.Slack))
 			n.Slack = ""
 		}

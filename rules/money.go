@@ -24,6 +24,10 @@ type Money struct {
 // ErrBadAmount is wrapped by every amount parsing error.
 var ErrBadAmount = errors.New("bad amount")
 
+// errTooPrecise marks an amount with more decimals than its currency; its text is empty
+// so that it only classifies.
+var errTooPrecise = errors.New("")
+
 // CurrencyDigits returns the number of minor-unit digits of an ISO 4217 currency
 // (0 for JPY, 2 for USD, 3 for BHD) and whether the code is a known currency.
 func CurrencyDigits(code string) (int, bool) {
@@ -78,7 +82,7 @@ func parseMinor(s string, digits int) (int64, error) {
 		}
 		if i >= digits {
 			if c != '0' {
-				return 0, fmt.Errorf("%w: %q has more than %d decimal places", ErrBadAmount, s, digits)
+				return 0, fmt.Errorf("%w: %q has more than %d decimal places%w", ErrBadAmount, s, digits, errTooPrecise)
 			}
 			continue
 		}
@@ -100,14 +104,18 @@ func parseMinor(s string, digits int) (int64, error) {
 // "1342.10" for 134210 USD, "500" for 500 JPY.
 func (m Money) Decimal() string {
 	digits, _ := CurrencyDigits(m.Currency)
-	s := strconv.FormatInt(m.Minor, 10)
+	sign, n := "", m.Minor
+	if n < 0 {
+		sign, n = "-", -n // a refund, should one ever be held
+	}
+	s := strconv.FormatInt(n, 10)
 	if digits == 0 {
-		return s
+		return sign + s
 	}
 	if len(s) <= digits {
 		s = strings.Repeat("0", digits-len(s)+1) + s
 	}
-	return s[:len(s)-digits] + "." + s[len(s)-digits:]
+	return sign + s[:len(s)-digits] + "." + s[len(s)-digits:]
 }
 
 // IsZero reports whether m is the zero Money (no currency).

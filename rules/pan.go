@@ -9,76 +9,126 @@ const (
 	panMaxDigits = 19
 )
 
-// FindPANs returns the byte ranges [start, end) of every Luhn-valid run of 13–19 digits in
-// b. Digits may be grouped by single spaces or dashes ("4111 1111 1111 1111"), the way
-// people paste card numbers. A longer run of digits is checked window by window, so a
-// PAN glued to other digits is still found.
+// FindPANs returns the byte ranges [start, end) of every PAN in b: a run of 13–19 digits
+// with a valid Luhn check digit.
+//
+// A run is checked whole, never window by window: a 23-digit acquirer reference number
+// or any long reference holds a "Luhn-valid" 13–19 digit window nine times in ten, and
+// refusing such events would lose alerts. Digits grouped by single spaces or dashes the
+// way card numbers are written (groups of 3 to 6: "4111 1111 1111 1111", "3782 822463
+// 10005") count as one run, and any such groups in a row that make 13–19 digits count,
+// so a grouped PAN followed by more digits ("... 1111 2026") is still found; an 8-digit
+// group, as in a UUID, breaks the grouping.
 func FindPANs(b []byte) [][2]int {
 	var found [][2]int
+	var groups [8][2]int // the card-like groups in a row being collected
+	n := 0
+	flush := func() {
+		if n > 0 {
+			found = appendPANGroups(found, b, groups[:n])
+		}
+		n = 0
+	}
 	for i := 0; i < len(b); {
+		if i+uuidSize <= len(b) && b[i+8] == '-' && isUUID(b, i) {
+			flush()
+			i += uuidSize
+			continue
+		}
 		if !isDigit(b[i]) {
+			flush()
 			i++
 			continue
 		}
-		end, n := digitRun(b, i)
-		if n >= panMinDigits {
-			at := make([]int, 0, n)
-			for k := i; k < end; k++ {
-				if isDigit(b[k]) {
-					at = append(at, k)
-				}
-			}
-			found = appendPANWindows(found, b, at)
+		end := i
+		for end < len(b) && isDigit(b[end]) {
+			end++
 		}
-		i = end
-	}
-	return found
-}
-
-// digitRun returns the end of the run of digits that starts at i (single spaces or
-// dashes between digits belong to it) and the number of digits in it.
-func digitRun(b []byte, i int) (end, digits int) {
-	j := i
-	for j < len(b) {
-		switch {
-		case isDigit(b[j]):
-			digits++
-			j++
-		case (b[j] == ' ' || b[j] == '-') && j+1 < len(b) && isDigit(b[j+1]):
-			j++
+		switch size := end - i; {
+		case size >= panMinDigits && size <= panMaxDigits:
+			flush()
+			if luhn(b[i:end]) {
+				found = append(found, [2]int{i, end})
+			}
+		case size >= 3 && size <= 6 && (n == 0 || i == groups[n-1][1]+1) && n < len(groups):
+			groups[n] = [2]int{i, end}
+			n++
 		default:
-			return j, digits
+			flush()
 		}
-	}
-	return j, digits
-}
-
-// appendPANWindows finds Luhn-valid windows in one run of digits, longest first, and
-// skips past each hit so that one PAN is reported once.
-func appendPANWindows(found [][2]int, b []byte, at []int) [][2]int {
-	for s := 0; s+panMinDigits <= len(at); {
-		hit := 0
-		for l := min(panMaxDigits, len(at)-s); l >= panMinDigits; l-- {
-			if luhn(b, at[s:s+l]) {
-				hit = l
-				break
-			}
-		}
-		if hit == 0 {
-			s++
+		// Grouping goes on only across a single separator followed by a digit.
+		if end+1 < len(b) && (b[end] == ' ' || b[end] == '-') && isDigit(b[end+1]) {
+			i = end + 1
 			continue
 		}
-		found = append(found, [2]int{at[s], at[s+hit-1] + 1})
-		s += hit
+		flush()
+		i = end
+	}
+	flush()
+	return found
+}
+
+const uuidSize = 36
+
+// isUUID reports whether a UUID (8-4-4-4-12 hex digits) stands alone at i. Event ids are
+// UUIDs, and about one random UUID in 1,350 has digit groups that read as a grouped
+// card number ("1a7c2507-a634-4694-8174-51349b62a365").
+func isUUID(b []byte, i int) bool {
+	if (i > 0 && isAlnum(b[i-1])) || (len(b) > i+uuidSize && isAlnum(b[i+uuidSize])) {
+		return false
+	}
+	for k := 0; k < uuidSize; k++ {
+		c := b[i+k]
+		switch k {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !isDigit(c) && (c|0x20 < 'a' || c|0x20 > 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool { return isDigit(c) || c|0x20 >= 'a' && c|0x20 <= 'z' }
+
+// appendPANGroups finds PANs among whole digit groups in a row, longest first, and skips
+// past each hit so that one PAN is reported once.
+func appendPANGroups(found [][2]int, b []byte, groups [][2]int) [][2]int {
+	for first := 0; first < len(groups); {
+		hit := -1
+		digits := 0
+		for last := first; last < len(groups); last++ {
+			digits += groups[last][1] - groups[last][0]
+			if digits > panMaxDigits {
+				break
+			}
+			if digits >= panMinDigits && luhn(b[groups[first][0]:groups[last][1]]) {
+				hit = last // keep looking: the longest valid run wins
+			}
+		}
+		if hit < 0 {
+			first++
+			continue
+		}
+		found = append(found, [2]int{groups[first][0], groups[hit][1]})
+		first = hit + 1
 	}
 	return found
 }
 
-func luhn(b []byte, at []int) bool {
+// luhn checks the Luhn digit of the digits in b, skipping separators.
+func luhn(b []byte) bool {
 	sum := 0
 	double := false
-	for k := len(at) - 1; k >= 0; k-- {
-		d := int(b[at[k]] - '0')
+	for k := len(b) - 1; k >= 0; k-- {
+		if !isDigit(b[k]) {
+			continue
+		}
+		d := int(b[k] - '0')
 		if double {
 			d *= 2
 			if d > 9 {

@@ -1,13 +1,10 @@
 package rules
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
-
-	"golang.org/x/text/language"
 )
 
 // Transaction is one card transaction as a bank publishes it on cardwatch.txn.<bank>.<card>.
@@ -96,14 +93,16 @@ func (t *Transaction) Approved() bool { return t.Status != StatusDeclined }
 
 // CountryOfUse is the country the card was used in: the terminal's, or for an online
 // purchase the merchant's, since an e-commerce "terminal" is the merchant's server.
-func (t *Transaction) CountryOfUse() string {
-	if t.Terminal.EntryMode == EntryEcommerce && t.Merchant.Country != "" {
-		return t.Merchant.Country
+func (t *Transaction) CountryOfUse() string { return countryOfUse(t.Terminal, t.Merchant) }
+
+func countryOfUse(term Terminal, m Merchant) string {
+	if term.EntryMode == EntryEcommerce && m.Country != "" {
+		return m.Country
 	}
-	if t.Terminal.Country != "" {
-		return t.Terminal.Country
+	if term.Country != "" {
+		return term.Country
 	}
-	return t.Merchant.Country
+	return m.Country
 }
 
 // MaxEventSize is the largest event cardwatch reads; a bigger one goes to the DLQ.
@@ -115,52 +114,6 @@ var ErrInvalidEvent = errors.New("invalid event")
 // ErrPAN is wrapped when an event carries a card number; the error text holds only the
 // masked number.
 var ErrPAN = errors.New("event carries a card number")
-
-// DecodeTransaction decodes and validates one event published on cardwatch.txn.<bank>.<card>.
-// The error says every problem found, in words an operator reading the DLQ can act on.
-// Callers must look for PANs first (MaskPANs): DecodeTransaction does not, so that the
-// guard covers headers and payload alike in one place.
-func DecodeTransaction(bank, card string, data []byte) (*Transaction, error) {
-	if len(data) > MaxEventSize {
-		return nil, fmt.Errorf("%w: %d bytes is over the %d byte limit", ErrInvalidEvent, len(data), MaxEventSize)
-	}
-	t := new(Transaction)
-	if err := json.Unmarshal(data, t); err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrInvalidEvent, jsonProblem(err))
-	}
-	if err := t.Validate(bank, card); err != nil {
-		return nil, err
-	}
-	return t, nil
-}
-
-// jsonProblem turns encoding/json's error into a sentence without Go type names.
-func jsonProblem(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("not JSON: %v (at byte %d)", se, se.Offset)
-	case errors.As(err, &te):
-		if te.Field != "" {
-			return fmt.Sprintf("%s: expected %s, got %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
-		}
-		return fmt.Sprintf("expected a JSON object, got %s", te.Value)
-	default:
-		return err.Error()
-	}
-}
-
-func jsonKind(k string) string {
-	switch k {
-	case "struct", "map":
-		return "an object"
-	case "string":
-		return "a string"
-	default:
-		return k
-	}
-}
 
 // Validate checks t against the contract and against the subject it came on. It reports
 // every problem at once.
@@ -251,13 +204,11 @@ func ValidBankID(s string) bool {
 	return true
 }
 
-// ValidCountry reports whether s is an assigned ISO 3166-1 alpha-2 country code.
+// ValidCountry reports whether s is an assigned ISO 3166-1 alpha-2 country code (or XK,
+// Kosovo's user-assigned code, which card networks use).
 func ValidCountry(s string) bool {
-	if len(s) != 2 || s[0] < 'A' || s[0] > 'Z' || s[1] < 'A' || s[1] > 'Z' {
-		return false
-	}
-	r, err := language.ParseRegion(s)
-	return err == nil && r.IsCountry() && r.String() == s
+	_, ok := countryCodes[s]
+	return ok
 }
 
 func isDigits(s string, n int) bool {

@@ -170,8 +170,9 @@ func newFakeSlack(t *testing.T) *fakeSlack {
 		}
 		f.mu.Lock()
 		f.msgs = append(f.msgs, got)
+		n := len(f.msgs)
 		f.mu.Unlock()
-		fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":"1700000000.%06d"}`, got["channel"], len(f.msgs))
+		fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":"1700000000.%06d"}`, got["channel"], n)
 	}))
 	t.Cleanup(f.Close)
 	return f

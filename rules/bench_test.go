@@ -1,0 +1,83 @@
+package rules
+
+import "testing"
+
+// benchHolder is ch_1001 of the example rules file, the cardholder the example event is for.
+func benchHolder(b *testing.B) *Cardholder {
+	b.Helper()
+	book, err := Parse("rules.example.yaml", exampleRules(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := book.Lookup("acme", "ch_1001")
+	if h == nil {
+		b.Fatal("ch_1001 not in the example rules")
+	}
+	return h
+}
+
+// BenchmarkDecodeEvaluate is the per-event hot path: decode and validate the contract's
+// example event, then run ch_1001's rules on it (all three fire).
+func BenchmarkDecodeEvaluate(b *testing.B) {
+	data, h := exampleEvent(b), benchHolder(b)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		t, err := DecodeTransaction(exampleBank, exampleCard, data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if rs := Evaluate(t, h, Facts{}); len(rs) != 3 {
+			b.Fatalf("%d reasons, want 3", len(rs))
+		}
+	}
+}
+
+func BenchmarkDecode(b *testing.B) {
+	data := exampleEvent(b)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := DecodeTransaction(exampleBank, exampleCard, data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEvaluate(b *testing.B) {
+	h := benchHolder(b)
+	t, err := DecodeTransaction(exampleBank, exampleCard, exampleEvent(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("all fire", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if rs := Evaluate(t, h, Facts{}); len(rs) != 3 {
+				b.Fatalf("%d reasons, want 3", len(rs))
+			}
+		}
+	})
+	quiet := *t
+	quiet.BillingAmount = &Money{1000, "USD"}
+	quiet.Terminal.Country, quiet.Merchant.Country = "US", "US"
+	b.Run("none fire", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if rs := Evaluate(&quiet, h, Facts{MerchantKnown: true}); rs != nil {
+				b.Fatalf("%d reasons, want none", len(rs))
+			}
+		}
+	})
+}
+
+func BenchmarkFindPANs(b *testing.B) {
+	data := exampleEvent(b)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if hits := FindPANs(data); len(hits) != 0 {
+			b.Fatalf("found %v in the example event", hits)
+		}
+	}
+}

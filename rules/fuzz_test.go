@@ -1,0 +1,251 @@
+package rules
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// Seed corpora beyond the f.Add calls below are checked in under testdata/fuzz/<FuzzName>/;
+// a crasher found by `go test -fuzz` lands there too and stays as a regression test.
+
+func FuzzDecodeTransaction(f *testing.F) {
+	ev := exampleEvent(f)
+	f.Add(exampleBank, exampleCard, ev)
+	f.Add(exampleBank, "tok_other", ev)
+	f.Add("globex", exampleCard, editEvent(f, func(ev map[string]any) { ev["bank"] = "acme" }))
+	f.Add(exampleBank, exampleCard, editEvent(f, func(ev map[string]any) { delete(ev, "status") }))
+	f.Add(exampleBank, exampleCard, editEvent(f, func(ev map[string]any) { obj(ev, "amount")["value"] = "1250.001" }))
+	f.Add(exampleBank, exampleCard, []byte(`[]`))
+	f.Add(exampleBank, exampleCard, []byte(`null`))
+	f.Add(exampleBank, exampleCard, []byte(`{"amount":{"value":1e3,"currency":"USD"}}`))
+	f.Add(exampleBank, exampleCard, []byte(`{"id":"e1","cardholder_id":"c","card":{"token":"tok_4f9a2c"},"amount":{"value":0.1,"currency":"JPY"},"merchant":{"name":"x"},"occurred_at":"2026-01-01T00:00:00Z"}`))
+
+	f.Fuzz(func(t *testing.T, bank, card string, data []byte) {
+		txn, err := DecodeTransaction(bank, card, data)
+		if err != nil {
+			if txn != nil {
+				t.Fatalf("returned a transaction with the error %v", err)
+			}
+			if !errors.Is(err, ErrInvalidEvent) {
+				t.Fatalf("error %v does not wrap ErrInvalidEvent", err)
+			}
+			return
+		}
+		if txn == nil {
+			t.Fatal("nil transaction and nil error")
+		}
+		if err := txn.Validate(bank, card); err != nil {
+			t.Fatalf("a decoded transaction does not validate again: %v", err)
+		}
+		if txn.Card.Token != card {
+			t.Fatalf("card token %q, subject's %q", txn.Card.Token, card)
+		}
+		if !ValidCardToken(txn.Card.Token) {
+			t.Fatalf("accepted the card token %q", txn.Card.Token)
+		}
+		if txn.Bank != "" && txn.Bank != bank {
+			t.Fatalf("bank %q, subject's %q", txn.Bank, bank)
+		}
+		if txn.Amount.Minor < 0 || (txn.BillingAmount != nil && txn.BillingAmount.Minor < 0) {
+			t.Fatalf("negative amount accepted: %+v %+v", txn.Amount, txn.BillingAmount)
+		}
+		if _, ok := CurrencyDigits(txn.Amount.Currency); !ok {
+			t.Fatalf("accepted the currency %q", txn.Amount.Currency)
+		}
+		if txn.OccurredAt.IsZero() || txn.ID == "" || txn.CardholderID == "" {
+			t.Fatalf("accepted without a required field: %+v", txn)
+		}
+		// The amounts survive their wire form exactly.
+		for _, m := range []*Money{&txn.Amount, txn.BillingAmount} {
+			if m == nil {
+				continue
+			}
+			back, err := ParseMoney(m.Decimal(), m.Currency)
+			if err != nil || back != *m {
+				t.Fatalf("%+v: Decimal %q parses back to %+v, %v", *m, m.Decimal(), back, err)
+			}
+		}
+	})
+}
+
+func FuzzParseRules(f *testing.F) {
+	f.Add(exampleRules(f))
+	f.Add([]byte(rulesYAML))
+	files, err := filepath.Glob("testdata/bad-*.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte("cardholders: &a [*a]\n"))
+	f.Add([]byte("defaults: {rules: {amount_over: &x 5}}\ncardholders: [{id: a, bank: b, home_country: US, currency: USD, notify: {sms: '+15551230001'}, rules: {amount_over: *x}}]\n"))
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := Parse("fuzz.yaml", data)
+		if (b == nil) == (err == nil) {
+			t.Fatalf("Parse gave Book %v and error %v: want exactly one", b != nil, err)
+		}
+		if err != nil {
+			for _, e := range errorList(err) {
+				var fe *FieldError
+				if !errors.As(e, &fe) || fe.File != "fuzz.yaml" {
+					t.Fatalf("error %q (%T) is not a *FieldError naming the file", e, e)
+				}
+			}
+			return
+		}
+		if len(b.Cardholders()) != b.Len() {
+			t.Fatalf("Len() %d, Cardholders() %d", b.Len(), len(b.Cardholders()))
+		}
+		for _, h := range b.Cardholders() {
+			if h.ID == "" || !ValidBankID(h.Bank) {
+				t.Fatalf("accepted a cardholder without an id or bank: %+v", *h)
+			}
+			if b.Lookup(h.Bank, h.ID) != h {
+				t.Fatalf("Lookup(%q, %q) does not give the cardholder back", h.Bank, h.ID)
+			}
+			if _, ok := CurrencyDigits(h.Currency); !ok || !ValidCountry(h.HomeCountry) || h.Location == nil {
+				t.Fatalf("accepted a cardholder with currency %q, home %q, location %v", h.Currency, h.HomeCountry, h.Location)
+			}
+			if h.Notify.SMS != "" && !ValidE164(h.Notify.SMS) {
+				t.Fatalf("accepted the SMS number %q", h.Notify.SMS)
+			}
+			for _, r := range h.Rules {
+				if r == nil {
+					t.Fatal("nil rule in a cardholder")
+				}
+				// Rules must run on any valid transaction without panicking.
+				r.Check(txn(nil), h, Facts{})
+			}
+		}
+	})
+}
+
+func FuzzFindPANs(f *testing.F) {
+	f.Add(exampleEvent(f))
+	f.Add([]byte("4111111111111111"))
+	f.Add([]byte("4111 1111 1111 1111"))
+	f.Add([]byte("4111-1111-1111-1111"))
+	f.Add([]byte(`{"n":378282246310005,"s":"card 4222222222222"}`))
+	f.Add([]byte("12344111111111111111115678"))
+	f.Add([]byte("9c1e5f0a-7d8b-4c1e-9a51-2f1d3e4b5a60 2026-11-24 1342.10"))
+	f.Add([]byte(pan19 + " " + pan19))
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		hits := FindPANs(data)
+		prevEnd := 0
+		for _, h := range hits {
+			if h[0] < prevEnd || h[0] >= h[1] || h[1] > len(data) {
+				t.Fatalf("range %v out of order or bounds (previous end %d, len %d)", h, prevEnd, len(data))
+			}
+			prevEnd = h[1]
+			s := string(data[h[0]:h[1]])
+			if !isDigit(s[0]) || !isDigit(s[len(s)-1]) {
+				t.Fatalf("range %v = %q does not start and end with a digit", h, s)
+			}
+			for i := 0; i < len(s); i++ {
+				if !isDigit(s[i]) && s[i] != ' ' && s[i] != '-' {
+					t.Fatalf("range %v = %q holds %q", h, s, s[i])
+				}
+			}
+			d := onlyDigits(s)
+			if len(d) < panMinDigits || len(d) > panMaxDigits || !luhnValid(d) {
+				t.Fatalf("range %v = %q is not a 13-19 digit Luhn-valid number", h, s)
+			}
+		}
+
+		masked, pans := MaskPANs(data)
+		if len(hits) == 0 {
+			if pans != nil || (len(data) > 0 && &masked[0] != &data[0]) {
+				t.Fatalf("nothing to mask, but MaskPANs gave a copy or pans %q", pans)
+			}
+			return
+		}
+		if len(masked) != len(data) || len(pans) == 0 {
+			t.Fatalf("masked %d bytes from %d, pans %q", len(masked), len(data), pans)
+		}
+		if again := FindPANs(masked); len(again) != 0 {
+			t.Fatalf("MaskPANs(%q) = %q still holds %q", data, masked, masked[again[0][0]:again[0][1]])
+		}
+		for _, p := range pans {
+			if len(onlyDigits(p)) > 10 {
+				t.Fatalf("masked PAN %q shows more than 10 digits", p)
+			}
+		}
+		if utf8.Valid(data) && !utf8.Valid(masked) {
+			t.Fatalf("masking broke UTF-8: %q", masked)
+		}
+	})
+}
+
+// FuzzDecodeTransactionMatchesEncodingJSON: whatever DecodeTransaction accepts, encoding/json
+// reads the same way into a Transaction. DecodeTransaction may be a hand-written decoder
+// for speed; encoding/json is the reference for what the event means. (encoding/json
+// matches member names case-insensitively, and the contract's names are exact, so inputs
+// with a name that differs from a field's only by case are left out.)
+func FuzzDecodeTransactionMatchesEncodingJSON(f *testing.F) {
+	f.Add(exampleEvent(f))
+	f.Add([]byte(`{"id":"e","cardholder_id":"c","card":{"token":"tok_4f9a2c"},"amount":{"value":1.5,"currency":"USD"},"merchant":{"name":"a\u00e9\"b"},"occurred_at":"2026-11-24T18:22:05.5+01:00","id":"e2"}`))
+	f.Add([]byte(`{"id":"e","cardholder_id":"c","card":{"token":"tok_4f9a2c"},"amount":{"value":"7","currency":"JPY"},"billing_amount":null,"merchant":{"id":"m","x":[1,{"y":null}]},"terminal":null,"occurred_at":"2026-11-24T18:22:05Z"}`))
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := DecodeTransaction(exampleBank, exampleCard, data)
+		if err != nil || nameCaseVariant(data) {
+			return
+		}
+		var want Transaction
+		if err := json.Unmarshal(data, &want); err != nil {
+			t.Fatalf("encoding/json refuses what DecodeTransaction accepts: %v", err)
+		}
+		a, b := *got, want
+		if (a.BillingAmount == nil) != (b.BillingAmount == nil) || (a.BillingAmount != nil && *a.BillingAmount != *b.BillingAmount) {
+			t.Fatalf("billing_amount %v, encoding/json reads %v", a.BillingAmount, b.BillingAmount)
+		}
+		if !a.OccurredAt.Equal(b.OccurredAt) {
+			t.Fatalf("occurred_at %v, encoding/json reads %v", a.OccurredAt, b.OccurredAt)
+		}
+		a.BillingAmount, b.BillingAmount = nil, nil
+		a.OccurredAt, b.OccurredAt = time.Time{}, time.Time{}
+		if a != b {
+			t.Fatalf("decoded\n%+v\nencoding/json reads\n%+v", a, b)
+		}
+	})
+}
+
+// contractNames are the member names of the event JSON.
+var contractNames = []string{"id", "bank", "cardholder_id", "card", "token", "last4", "amount",
+	"billing_amount", "value", "currency", "merchant", "name", "mcc", "city", "country",
+	"terminal", "entry_mode", "status", "occurred_at"}
+
+// nameCaseVariant reports whether data has a member name that equals a contract name
+// only when case is ignored ("ID", "Amount").
+func nameCaseVariant(data []byte) bool {
+	d := json.NewDecoder(bytes.NewReader(data))
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return false
+		}
+		s, ok := tok.(string)
+		if !ok {
+			continue
+		}
+		for _, n := range contractNames {
+			if s != n && strings.EqualFold(s, n) {
+				return true
+			}
+		}
+	}
+}
