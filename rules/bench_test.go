@@ -1,6 +1,10 @@
 package rules
 
-import "testing"
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+)
 
 // benchHolder is ch_1001 of the example rules file, the cardholder the example event is for.
 func benchHolder(b *testing.B) *Cardholder {
@@ -14,6 +18,39 @@ func benchHolder(b *testing.B) *Cardholder {
 		b.Fatal("ch_1001 not in the example rules")
 	}
 	return h
+}
+
+// compactEvent is the example event as a bank's encoder sends it, without the pretty
+// printing of the contract's copy.
+func compactEvent(b *testing.B, data []byte) []byte {
+	b.Helper()
+	var out bytes.Buffer
+	if err := json.Compact(&out, data); err != nil {
+		b.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// BenchmarkDecodeEvaluateQuiet is the common case on the hot path: an everyday purchase
+// (compact JSON) at a known merchant at home, under the limit, so no rule fires.
+func BenchmarkDecodeEvaluateQuiet(b *testing.B) {
+	h := benchHolder(b)
+	data := editEvent(b, func(ev map[string]any) {
+		obj(ev, "billing_amount")["value"] = "12.50"
+		obj(ev, "merchant")["id"], obj(ev, "merchant")["country"] = "M-1001", "US"
+		obj(ev, "terminal")["country"] = "US"
+	})
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		t, err := DecodeTransaction(exampleBank, exampleCard, data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if rs := Evaluate(t, h, Facts{}); rs != nil {
+			b.Fatalf("%d reasons, want none", len(rs))
+		}
+	}
 }
 
 // BenchmarkDecodeEvaluate is the per-event hot path: decode and validate the contract's
@@ -34,13 +71,16 @@ func BenchmarkDecodeEvaluate(b *testing.B) {
 }
 
 func BenchmarkDecode(b *testing.B) {
-	data := exampleEvent(b)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
-		if _, err := DecodeTransaction(exampleBank, exampleCard, data); err != nil {
-			b.Fatal(err)
-		}
+	for name, data := range map[string][]byte{"pretty": exampleEvent(b), "compact": compactEvent(b, exampleEvent(b))} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := DecodeTransaction(exampleBank, exampleCard, data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -26,8 +26,8 @@ func FindPANs(b []byte) [][2]int {
 	flush := func() {
 		if n > 0 {
 			found = appendPANGroups(found, b, groups[:n])
+			n = 0
 		}
-		n = 0
 	}
 	for i := 0; i < len(b); {
 		if i+uuidSize <= len(b) && b[i+8] == '-' && isUUID(b, i) {
