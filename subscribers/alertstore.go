@@ -2,9 +2,12 @@ package subscribers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -74,4 +77,77 @@ func (s *AlertStore) Update(ctx context.Context, r *AlertRecord, rev uint64) err
 		return fmt.Errorf("update alert: %w", err)
 	}
 	return nil
+}
+
+// phonesKept is how many recent alerts per phone number the index keeps: enough for a
+// burst of fraud, small enough to read on every SMS reply.
+const phonesKept = 20
+
+// phoneKey is the index key of a phone number: a hash, so that the number itself is in
+// no key (keys show up in listings and monitoring).
+func phoneKey(phone string) string {
+	sum := sha256.Sum256([]byte("cardwatch phone\x00" + phone))
+	return "phone." + hex.EncodeToString(sum[:16])
+}
+
+// IndexPhone records that an alert went to a phone number, newest first, so that an SMS
+// reply can find it.
+func (s *AlertStore) IndexPhone(ctx context.Context, phone, alertID string) error {
+	key := phoneKey(phone)
+	for range 10 {
+		var ids []string
+		var rev uint64
+		e, err := s.kv.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return fmt.Errorf("read phone index: %w", err)
+		default:
+			rev = e.Revision()
+			_ = json.Unmarshal(e.Value(), &ids) // an unreadable index starts again
+		}
+		if slices.Contains(ids, alertID) {
+			return nil
+		}
+		ids = append([]string{alertID}, ids...)
+		ids = ids[:min(len(ids), phonesKept)]
+		b, _ := json.Marshal(ids)
+		if rev == 0 {
+			_, err = s.kv.Create(ctx, key, b)
+		} else {
+			_, err = s.kv.Update(ctx, key, b, rev)
+		}
+		if err == nil {
+			return nil
+		}
+		if !isRevisionConflict(err) {
+			return fmt.Errorf("write phone index: %w", err)
+		}
+		// Another instance indexed an alert for the same number: read again.
+	}
+	return errors.New("write phone index: too much contention")
+}
+
+// AlertsOfPhone returns the ids of the alerts sent to a phone number, newest first.
+func (s *AlertStore) AlertsOfPhone(ctx context.Context, phone string) ([]string, error) {
+	e, err := s.kv.Get(ctx, phoneKey(phone))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read phone index: %w", err)
+	}
+	var ids []string
+	if err := json.Unmarshal(e.Value(), &ids); err != nil {
+		return nil, fmt.Errorf("decode phone index: %w", err)
+	}
+	return ids, nil
+}
+
+// isRevisionConflict reports whether a key-value write lost a race (Create of an
+// existing key, Update at a stale revision).
+func isRevisionConflict(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyExists) ||
+		(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence)
 }

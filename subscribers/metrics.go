@@ -9,6 +9,7 @@ type Metrics struct {
 	Alerts       *prometheus.CounterVec
 	Deliveries   *prometheus.CounterVec
 	DLQ          *prometheus.CounterVec
+	Reports      *prometheus.CounterVec
 	TxnToAlert   prometheus.Histogram
 	RulesLoaded  prometheus.Gauge
 }
@@ -38,6 +39,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		DLQ: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cardwatch_dlq_total", Help: "Events refused to the DLQ, by kind of problem.",
 		}, []string{"reason"}),
+		Reports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardwatch_reports_total", Help: "Cardholders' first answers to alerts, by verdict and channel.",
+		}, []string{"verdict", "channel"}),
 		TxnToAlert: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "cardwatch_txn_to_alert_seconds",
 			Help:    "Time from a transaction being stored in JetStream to its alert being published.",
@@ -48,7 +52,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Transactions, m.Alerts, m.Deliveries, m.DLQ, m.TxnToAlert, m.RulesLoaded)
+		reg.MustRegister(m.Transactions, m.Alerts, m.Deliveries, m.DLQ, m.Reports, m.TxnToAlert, m.RulesLoaded)
 	}
 	return m
 }

@@ -157,7 +157,7 @@ func (p *Pipeline) handle(ctx context.Context, msg jetstream.Msg) (string, error
 
 	outcome := OutcomeNoAlert
 	if len(reasons) > 0 {
-		if outcome, err = p.raise(ctx, bank, t, reasons, received); err != nil {
+		if outcome, err = p.raise(ctx, bank, t, h, reasons, received); err != nil {
 			return "", err
 		}
 	}
@@ -172,7 +172,7 @@ func (p *Pipeline) handle(ctx context.Context, msg jetstream.Msg) (string, error
 }
 
 // raise publishes the alert for t unless it was raised before.
-func (p *Pipeline) raise(ctx context.Context, bank string, t *rules.Transaction, reasons []rules.Reason, received time.Time) (string, error) {
+func (p *Pipeline) raise(ctx context.Context, bank string, t *rules.Transaction, h *rules.Cardholder, reasons []rules.Reason, received time.Time) (string, error) {
 	id := rules.AlertID(bank, t.ID)
 	// JetStream's duplicate window covers a quick redelivery; the alert store covers a
 	// bank republishing the same transaction days later.
@@ -187,6 +187,13 @@ func (p *Pipeline) raise(ctx context.Context, bank string, t *rules.Transaction,
 	}
 	if err := publishJSON(ctx, p.JS, p.Subjects.Alerts(bank), a.ID, a); err != nil {
 		return "", err
+	}
+	if h.Notify.SMS != "" {
+		// So that an SMS reply from this number finds the alert. Before the record: the
+		// record is what tells a redelivery that all is done.
+		if err := p.Alerts.IndexPhone(ctx, h.Notify.SMS, a.ID); err != nil {
+			return "", err
+		}
 	}
 	if err := p.Alerts.Create(ctx, &AlertRecord{Alert: *a, CardToken: t.Card.Token}); err != nil {
 		return "", err

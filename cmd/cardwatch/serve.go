@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cardwatch/cardwatch/notifiers"
+	"github.com/cardwatch/cardwatch/notifiers/reportpage"
 	"github.com/cardwatch/cardwatch/rules"
 	"github.com/cardwatch/cardwatch/subscribers"
 )
@@ -130,8 +131,9 @@ func (a *app) run(ctx context.Context) error {
 		return fmt.Errorf("HTTP listener on %s: %w (set CARDWATCH_HTTP_ADDR)", cfg.HTTPAddr, err)
 	}
 	a.httpURL = "http://" + ln.Addr().String()
+	mux := a.routes(reg, nc, &streamsReady, &current)
 	srv := &http.Server{
-		Handler:           a.routes(reg, nc, &streamsReady, &current),
+		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	go func() {
@@ -174,6 +176,16 @@ func (a *app) run(ctx context.Context) error {
 		return err
 	}
 	a.links = links
+	record := subscribers.DeliveryRecorder(js, subj, metrics)
+	reports := &subscribers.Reports{JS: js, Subjects: subj, Alerts: alerts, Known: known,
+		Record: record, Metrics: metrics, Log: log}
+	cardholder := func(bank, id string) *rules.Cardholder { return current.Load().Lookup(bank, id) }
+	page, err := reportpage.New(reportpage.Config{Links: links, Answers: reports, Cardholder: cardholder, Key: key, Log: log})
+	if err != nil {
+		return err
+	}
+	mux.Handle("/r/", page)
+	mux.Handle("GET /static/report.css", page)
 	streamsReady.Store(true)
 
 	if cfg.RulesFile != "" {
@@ -201,7 +213,7 @@ func (a *app) run(ctx context.Context) error {
 		Concurrency: cfg.DeliveryWorkers,
 		Dispatcher: &notifiers.Dispatcher{
 			Notifiers: a.notifiers, Sent: sent, Log: log,
-			Record: subscribers.DeliveryRecorder(js, subj, metrics),
+			Record: record,
 		},
 	}
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -250,7 +262,7 @@ func channelNames(ns []notifiers.Notifier) []string {
 }
 
 // routes is cardwatch's one HTTP listener.
-func (a *app) routes(reg *prometheus.Registry, nc *nats.Conn, streamsReady *atomic.Bool, book *atomic.Pointer[rules.Book]) http.Handler {
+func (a *app) routes(reg *prometheus.Registry, nc *nats.Conn, streamsReady *atomic.Bool, book *atomic.Pointer[rules.Book]) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")

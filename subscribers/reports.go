@@ -1,0 +1,140 @@
+package subscribers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cardwatch/cardwatch/notifiers"
+	"github.com/cardwatch/cardwatch/rules"
+)
+
+// Reports takes cardholders' answers to alerts to the bank: the first answer to an
+// alert is published once to cardwatch.reports.<bank> with the card token, and recorded
+// with the alert; "it was me" makes the merchant known for the card, and a fraud report
+// on the transaction that made a merchant known makes it unknown again.
+type Reports struct {
+	JS       jetstream.JetStream
+	Subjects Subjects
+	Alerts   *AlertStore
+	Known    *KnownMerchants
+	// Record publishes delivery events (receipts from providers).
+	Record  func(context.Context, notifiers.Delivery) error
+	Metrics *Metrics
+	Log     *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+var _ notifiers.Answers = (*Reports)(nil)
+
+func (r *Reports) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Alert returns an alert and its standing answer.
+func (r *Reports) Alert(ctx context.Context, alertID string) (*rules.Alert, *rules.Report, error) {
+	rec, _, err := r.Alerts.Get(ctx, alertID)
+	if errors.Is(err, ErrNoAlert) {
+		return nil, nil, notifiers.ErrUnknownAlert
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return &rec.Alert, rec.Answer, nil
+}
+
+// Answer records a verdict. The report's Nats-Msg-Id is the alert id, so two instances
+// answering the same alert at once publish one report between them; the record's
+// revision check then lets exactly one of them keep its answer.
+func (r *Reports) Answer(ctx context.Context, alertID, verdict, channel string) (notifiers.Outcome, error) {
+	if verdict != rules.VerdictFraud && verdict != rules.VerdictLegit {
+		return notifiers.Outcome{}, fmt.Errorf("answer: verdict %q is not fraud or legit", verdict)
+	}
+	for range 20 {
+		rec, rev, err := r.Alerts.Get(ctx, alertID)
+		if errors.Is(err, ErrNoAlert) {
+			return notifiers.Outcome{}, notifiers.ErrUnknownAlert
+		}
+		if err != nil {
+			return notifiers.Outcome{}, err
+		}
+		if rec.Answer != nil {
+			return notifiers.Outcome{Standing: *rec.Answer}, nil
+		}
+		a := rec.Alert
+		rep := rules.Report{AlertID: a.ID, TxnID: a.TxnID, Bank: a.Bank, CardholderID: a.CardholderID,
+			CardToken: rec.CardToken, Verdict: verdict, Channel: channel, ReportedAt: r.now().UTC()}
+		ack, err := publishJSONAck(ctx, r.JS, r.Subjects.Reports(a.Bank), "report."+a.ID, rep)
+		if err != nil {
+			return notifiers.Outcome{}, err
+		}
+		if ack.Duplicate {
+			// Another answer got to the stream first; wait for its record.
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		rec.Answer = &rep
+		if err := r.Alerts.Update(ctx, rec, rev); err != nil {
+			if isRevisionConflict(err) {
+				continue
+			}
+			return notifiers.Outcome{}, err
+		}
+		r.Metrics.Reports.WithLabelValues(verdict, channel).Inc()
+		r.Log.Info("cardholder answered", "alert", a.ID, "bank", a.Bank, "verdict", verdict, "channel", channel)
+		r.learn(ctx, rec)
+		return notifiers.Outcome{Standing: rep, First: true}, nil
+	}
+	return notifiers.Outcome{}, errors.New("answer: too much contention on the alert")
+}
+
+// learn applies an answer to the card's known merchants. A failure is logged, not
+// returned: the bank has the report, which is what matters.
+func (r *Reports) learn(ctx context.Context, rec *AlertRecord) {
+	a := rec.Alert
+	merchant := a.Merchant.Key()
+	var err error
+	switch rec.Answer.Verdict {
+	case rules.VerdictLegit:
+		err = r.Known.Learn(ctx, a.Bank, rec.CardToken, merchant, "legit", a.TxnID)
+	case rules.VerdictFraud:
+		_, err = r.Known.Forget(ctx, a.Bank, rec.CardToken, merchant, a.TxnID)
+	}
+	if err != nil {
+		r.Log.Error("answer recorded, but the card's known merchants were not updated", "alert", a.ID, "err", err)
+	}
+}
+
+// NewestOpen returns the newest unanswered alert sent to a phone number.
+func (r *Reports) NewestOpen(ctx context.Context, phone string) (*rules.Alert, error) {
+	ids, err := r.Alerts.AlertsOfPhone(ctx, phone)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		rec, _, err := r.Alerts.Get(ctx, id)
+		if errors.Is(err, ErrNoAlert) {
+			continue // expired
+		}
+		if err != nil {
+			return nil, err
+		}
+		if rec.Answer == nil {
+			return &rec.Alert, nil
+		}
+	}
+	return nil, notifiers.ErrNoOpenAlert
+}
+
+// RecordDelivery publishes a provider's receipt as a delivery event.
+func (r *Reports) RecordDelivery(ctx context.Context, d notifiers.Delivery) error {
+	return r.Record(ctx, d)
+}
