@@ -14,9 +14,6 @@ import (
 	"github.com/cardwatch/cardwatch/notifiers"
 )
 
-// envPrefix is the prefix of every setting: CARDWATCH_NATS_URL and so on.
-const envPrefix = "cardwatch"
-
 // Secret is a setting that must never be printed; it prints as <secret>.
 type Secret string
 
@@ -36,29 +33,31 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 // Config is cardwatch's core settings. Each channel reads its own settings in its own
 // package (see channels.go), so adding a channel does not grow this struct.
 type Config struct {
-	NatsURL          string        `envconfig:"NATS_URL"`
-	NatsCreds        string        `envconfig:"NATS_CREDS"`
-	EmbeddedNatsAddr string        `envconfig:"EMBEDDED_NATS_ADDR" default:"127.0.0.1:4222"`
-	DataDir          string        `envconfig:"DATA_DIR"`
-	SubjectPrefix    string        `envconfig:"SUBJECT_PREFIX" default:"cardwatch"`
-	RulesFile        string        `envconfig:"RULES_FILE"`
-	HTTPAddr         string        `envconfig:"HTTP_ADDR" default:"127.0.0.1:8080"`
-	PublicURL        string        `envconfig:"PUBLIC_URL" default:"http://127.0.0.1:8080"`
-	SigningKey       Secret        `envconfig:"SIGNING_KEY"`
-	ReportTTL        time.Duration `envconfig:"REPORT_TTL" default:"168h"`
-	Retention        time.Duration `envconfig:"RETENTION" default:"4320h"`
-	StreamReplicas   int           `envconfig:"STREAM_REPLICAS" default:"1"`
-	Workers          int           `envconfig:"WORKERS" default:"8"`
-	MaxAckPending    int           `envconfig:"MAX_ACK_PENDING" default:"4096"`
-	DeliveryWorkers  int           `envconfig:"DELIVERY_WORKERS" default:"32"`
-	ShutdownTimeout  time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"20s"`
-	LogFormat        string        `envconfig:"LOG_FORMAT" default:"text"`
+	NatsURL          string        `envconfig:"CARDWATCH_NATS_URL"`
+	NatsCreds        string        `envconfig:"CARDWATCH_NATS_CREDS"`
+	EmbeddedNatsAddr string        `envconfig:"CARDWATCH_EMBEDDED_NATS_ADDR" default:"127.0.0.1:4222"`
+	DataDir          string        `envconfig:"CARDWATCH_DATA_DIR"`
+	SubjectPrefix    string        `envconfig:"CARDWATCH_SUBJECT_PREFIX" default:"cardwatch"`
+	RulesFile        string        `envconfig:"CARDWATCH_RULES_FILE"`
+	HTTPAddr         string        `envconfig:"CARDWATCH_HTTP_ADDR" default:"127.0.0.1:8080"`
+	PublicURL        string        `envconfig:"CARDWATCH_PUBLIC_URL" default:"http://127.0.0.1:8080"`
+	SigningKey       Secret        `envconfig:"CARDWATCH_SIGNING_KEY"`
+	ReportTTL        time.Duration `envconfig:"CARDWATCH_REPORT_TTL" default:"168h"`
+	Retention        time.Duration `envconfig:"CARDWATCH_RETENTION" default:"4320h"`
+	StreamReplicas   int           `envconfig:"CARDWATCH_STREAM_REPLICAS" default:"1"`
+	Workers          int           `envconfig:"CARDWATCH_WORKERS" default:"8"`
+	MaxAckPending    int           `envconfig:"CARDWATCH_MAX_ACK_PENDING" default:"4096"`
+	DeliveryWorkers  int           `envconfig:"CARDWATCH_DELIVERY_WORKERS" default:"32"`
+	ShutdownTimeout  time.Duration `envconfig:"CARDWATCH_SHUTDOWN_TIMEOUT" default:"20s"`
+	LogFormat        string        `envconfig:"CARDWATCH_LOG_FORMAT" default:"text"`
 }
 
 // loadConfig reads the core settings from the environment.
 func loadConfig() (Config, error) {
 	var c Config
-	if err := envconfig.Process(envPrefix, &c); err != nil {
+	// Full names, no prefix: with a prefix, envconfig also reads the bare name
+	// (WORKERS, DATA_DIR), which other software may have set.
+	if err := envconfig.Process("", &c); err != nil {
 		return c, fmt.Errorf("settings: %w", err)
 	}
 	return c, c.Validate()

@@ -86,6 +86,15 @@ func TestServeNeedsRulesFile(t *testing.T) {
 func TestChannelsFromEnv(t *testing.T) {
 	t.Setenv("CARDWATCH_TWILIO_ACCOUNT_SID", "")
 	t.Setenv("CARDWATCH_SLACK_BOT_TOKEN", "")
+	// The names Twilio's and Slack's own tools use must not turn a channel on.
+	t.Setenv("TWILIO_ACCOUNT_SID", testSID)
+	t.Setenv("TWILIO_AUTH_TOKEN", testAuthToken)
+	t.Setenv("TWILIO_FROM", testFrom)
+	t.Setenv("SLACK_BOT_TOKEN", testBotToken)
+	t.Setenv("WORKERS", "0")
+	if _, err := loadConfig(); err != nil {
+		t.Errorf("a bare WORKERS=0 was read as CARDWATCH_WORKERS: %v", err)
+	}
 	chans, err := channels(&bytes.Buffer{})
 	if err != nil || len(chans) != 1 || chans[0].Channel() != "console" {
 		t.Fatalf("no settings: %v, %v; want the console alone", chans, err)
@@ -94,6 +103,7 @@ func TestChannelsFromEnv(t *testing.T) {
 	t.Setenv("CARDWATCH_TWILIO_AUTH_TOKEN", testAuthToken)
 	t.Setenv("CARDWATCH_TWILIO_FROM", testFrom)
 	t.Setenv("CARDWATCH_SLACK_BOT_TOKEN", testBotToken)
+	t.Setenv("CARDWATCH_SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5")
 	chans, err = channels(&bytes.Buffer{})
 	if err != nil || len(chans) != 2 || chans[0].Channel() != "sms" || chans[1].Channel() != "slack" {
 		t.Fatalf("both set: %v, %v; want sms and slack", chans, err)

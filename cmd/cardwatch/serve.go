@@ -74,6 +74,8 @@ type app struct {
 	readyOnce sync.Once
 	// observe, when set, hears every transaction's outcome (the demo prints them).
 	observe func(subject, outcome string)
+	// mountChannels mounts the channels' callbacks; nil means from the settings.
+	mountChannels func(*http.ServeMux, routeDeps) error
 
 	// Set while running, for the demo and tests.
 	natsURL string
@@ -186,6 +188,13 @@ func (a *app) run(ctx context.Context) error {
 	}
 	mux.Handle("/r/", page)
 	mux.Handle("GET /static/report.css", page)
+	mount := a.mountChannels
+	if mount == nil {
+		mount = channelRoutes
+	}
+	if err := mount(mux, routeDeps{answers: reports, cardholder: cardholder, log: log}); err != nil {
+		return err
+	}
 	streamsReady.Store(true)
 
 	if cfg.RulesFile != "" {

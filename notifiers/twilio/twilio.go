@@ -34,7 +34,9 @@ type Config struct {
 	From string
 	// APIURL is Twilio's REST base URL; tests point it at a fake.
 	APIURL string
-	// StatusCallback, when set, is where Twilio posts each message's delivery status.
+	// StatusCallback, when set, is where Twilio posts each message's delivery status
+	// (cardwatch's is the public URL and StatusPath). Send adds the alert's id and bank
+	// to its query, "?alert=al_...&bank=acme", so that a receipt names its alert.
 	StatusCallback string
 	// HTTPClient is the client to send with; its Timeout, 10s when zero, bounds one send.
 	HTTPClient *http.Client
@@ -79,8 +81,9 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.StatusCallback != "" {
-		if u, err := url.Parse(c.StatusCallback); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, errors.New("the Twilio status callback must be an absolute http(s) URL"))
+		if u, err := url.Parse(c.StatusCallback); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.Fragment != "" || u.Query().Has("alert") || u.Query().Has("bank") {
+			errs = append(errs, errors.New("the Twilio status callback must be an absolute http(s) URL without alert or bank in its query"))
 		}
 	}
 	return errors.Join(errs...)
@@ -97,7 +100,8 @@ func (c Config) GoString() string { return c.String() }
 
 // Notifier sends alerts by SMS through Twilio. It is safe for concurrent use.
 type Notifier struct {
-	sid, from, callback string
+	sid, from string
+	callback  *url.URL // nil: no status callbacks
 	// creds is a pointer so that printing a Notifier shows an address, not the token.
 	creds      *client.Credentials
 	api        *url.URL
@@ -121,7 +125,6 @@ func New(cfg Config) (*Notifier, error) {
 	n := &Notifier{
 		sid:       cfg.AccountSID,
 		from:      cfg.From,
-		callback:  cfg.StatusCallback,
 		creds:     client.NewCredentials(cfg.AccountSID, cfg.AuthToken),
 		api:       api,
 		transport: http.DefaultTransport,
@@ -140,6 +143,9 @@ func New(cfg Config) (*Notifier, error) {
 	n.httpClient.Timeout = 0
 	// As twilio-go's own client does: a redirect is an answer to report, not to follow.
 	n.httpClient.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if cfg.StatusCallback != "" {
+		n.callback, _ = url.Parse(cfg.StatusCallback) // checked by Validate
+	}
 	n.errTimeout = fmt.Errorf("no answer within %s: %w", n.timeout, context.DeadlineExceeded)
 	return n, nil
 }
@@ -180,8 +186,8 @@ func (n *Notifier) Send(ctx context.Context, m notifiers.Message) (notifiers.Rec
 	} else {
 		params.SetFrom(n.from)
 	}
-	if n.callback != "" {
-		params.SetStatusCallback(n.callback)
+	if n.callback != nil {
+		params.SetStatusCallback(n.statusCallback(m.Alert))
 	}
 
 	msg, err := api.CreateMessage(params)
@@ -193,4 +199,16 @@ func (n *Notifier) Send(ctx context.Context, m notifiers.Message) (notifiers.Rec
 		r.ProviderID = *msg.Sid
 	}
 	return r, nil
+}
+
+// statusCallback is the status callback URL of a's message: the configured one with the
+// alert's id and bank added to its query, which Twilio signs with the rest of the URL.
+func (n *Notifier) statusCallback(a *rules.Alert) string {
+	u := *n.callback
+	q := url.Values{"alert": {a.ID}, "bank": {a.Bank}}.Encode()
+	if u.RawQuery != "" {
+		q = u.RawQuery + "&" + q
+	}
+	u.RawQuery = q
+	return u.String()
 }

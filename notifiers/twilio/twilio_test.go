@@ -121,7 +121,9 @@ func fakeTwilio(t *testing.T, want url.Values, a answer) *httptest.Server {
 }
 
 func wantForm(m notifiers.Message) url.Values {
-	return url.Values{"To": {to}, "From": {from}, "Body": {notifiers.SMSText(m)}, "StatusCallback": {callback}}
+	// The alert's id and bank in the callback's query map Twilio's receipts to the alert.
+	cb := callback + "?alert=" + m.Alert.ID + "&bank=acme"
+	return url.Values{"To": {to}, "From": {from}, "Body": {notifiers.SMSText(m)}, "StatusCallback": {cb}}
 }
 
 func config(apiURL string) Config {
