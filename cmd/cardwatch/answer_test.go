@@ -1,14 +1,21 @@
 package main
 
 import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/cardwatch/cardwatch/notifiers/slack"
 	"github.com/cardwatch/cardwatch/rules"
 	"github.com/cardwatch/cardwatch/subscribers"
 )
@@ -225,5 +232,120 @@ func TestFraudReportMakesTheMerchantUnknownAgain(t *testing.T) {
 	eventually(t, "the next purchase", func() bool { return len(r.seen()) == 2 })
 	if got := r.seen()[1]; got != subscribers.OutcomeAlert {
 		t.Errorf("after a fraud report on the first purchase, the next one gave %q, want alert", got)
+	}
+}
+
+// twilioSign signs a webhook the way Twilio does: HMAC-SHA1 over the URL and the sorted
+// POST parameters, base64.
+func twilioSign(u string, form url.Values) string {
+	keys := make([]string, 0, len(form))
+	for k := range form {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(u)
+	for _, k := range keys {
+		b.WriteString(k + form.Get(k))
+	}
+	m := hmac.New(sha1.New, []byte(testAuthToken))
+	m.Write([]byte(b.String()))
+	return base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// smsReply posts an SMS reply as Twilio would, signed for the public URL.
+func smsReply(t *testing.T, r *running, from, body string) (int, string) {
+	t.Helper()
+	form := url.Values{"From": {from}, "To": {testFrom}, "Body": {body}, "MessageSid": {"SMreply"}, "AccountSid": {testSID}}
+	req, _ := http.NewRequest(http.MethodPost, r.app.httpURL+"/twilio/inbound", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Twilio-Signature", twilioSign(r.app.cfg.PublicURL+"/twilio/inbound", form))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func TestSMSReplyReportsFraudOnce(t *testing.T) {
+	e := newEnv(t)
+	r := e.start()
+	e.publish("acme", testCardToken, []byte(exampleEvent))
+	a := e.alertOf(t)
+
+	// Unsigned: refused, nothing published.
+	form := url.Values{"From": {testPhone}, "Body": {"FRAUD"}}
+	res, err := http.PostForm(r.app.httpURL+"/twilio/inbound", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusForbidden {
+		t.Errorf("unsigned reply: %d, want 403", res.StatusCode)
+	}
+
+	code, body := smsReply(t, r, testPhone, " fraud ")
+	if code != http.StatusOK || !strings.Contains(body, "<Response>") || !strings.Contains(body, "reported as fraud") {
+		t.Fatalf("FRAUD reply: %d %s", code, body)
+	}
+	code, body = smsReply(t, r, testPhone, "OK")
+	if code != http.StatusOK || !strings.Contains(body, "No open alert") {
+		t.Errorf("second reply: %d %s", code, body)
+	}
+	reps := e.reports(t)
+	if len(reps) != 1 || reps[0].AlertID != a.ID || reps[0].Verdict != "fraud" || reps[0].Channel != "sms" || reps[0].CardToken != testCardToken {
+		t.Errorf("reports: %+v", reps)
+	}
+	// Another number has no alert to answer.
+	if _, body := smsReply(t, r, "+15559990000", "9"); !strings.Contains(body, "No open alert") {
+		t.Errorf("a stranger's reply: %s", body)
+	}
+}
+
+func TestSlackButtonReportsFraudOnce(t *testing.T) {
+	e := newEnv(t)
+	r := e.start()
+	e.publish("acme", testCardToken, []byte(exampleEvent))
+	a := e.alertOf(t)
+	click := func(action string) int {
+		payload, _ := json.Marshal(map[string]any{
+			"type":         "block_actions",
+			"user":         map[string]any{"id": "U024BE7LH"},
+			"response_url": e.slack.URL + "/response/T1/123/abc",
+			"actions": []map[string]any{{"type": "button", "block_id": "cardwatch_answer",
+				"action_id": action, "value": a.ID}},
+		})
+		body := url.Values{"payload": {string(payload)}}.Encode()
+		ts := strconv.FormatInt(time.Now().Unix(), 10)
+		req, _ := http.NewRequest(http.MethodPost, r.app.httpURL+"/slack/interactions", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Slack-Request-Timestamp", ts)
+		req.Header.Set("X-Slack-Signature", slack.Signature(testSlackSecret, ts, []byte(body)))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := click("report_fraud"); code != http.StatusOK {
+		t.Fatalf("click: %d", code)
+	}
+	eventually(t, "the message replaced", func() bool { return len(e.slack.responded()) == 1 })
+	if got := e.slack.responded()[0]; !strings.Contains(got, "Reported as fraud at") || !strings.Contains(got, `"replace_original":true`) {
+		t.Errorf("replacement: %s", got)
+	}
+	if code := click("report_legit"); code != http.StatusOK {
+		t.Fatalf("second click: %d", code)
+	}
+	eventually(t, "the second click answered", func() bool { return len(e.slack.responded()) == 2 })
+	if got := e.slack.responded()[1]; !strings.Contains(got, "Already reported as fraud") {
+		t.Errorf("second replacement: %s", got)
+	}
+	reps := e.reports(t)
+	if len(reps) != 1 || reps[0].Verdict != "fraud" || reps[0].Channel != "slack" {
+		t.Errorf("reports: %+v", reps)
 	}
 }

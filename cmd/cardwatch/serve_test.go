@@ -29,14 +29,15 @@ import (
 )
 
 const (
-	testSID       = "AC0123456789abcdef0123456789abcdef"
-	testAuthToken = "f00dfacecafe0123456789abcdef7f3a"
-	testBotToken  = "xoxb-slack-bot-token-do-not-leak-91c2"
-	testFrom      = "+15005550006"
-	testPhone     = "+15551230001"
-	testCardToken = "tok_4f9a2c"
-	testPAN       = "4111111111111111"
-	waitFor       = 15 * time.Second
+	testSlackSecret = "8f742231b10e8888abcd99yyyzzz85a5"
+	testSID         = "AC0123456789abcdef0123456789abcdef"
+	testAuthToken   = "f00dfacecafe0123456789abcdef7f3a"
+	testBotToken    = "xoxb-slack-bot-token-do-not-leak-91c2"
+	testFrom        = "+15005550006"
+	testPhone       = "+15551230001"
+	testCardToken   = "tok_4f9a2c"
+	testPAN         = "4111111111111111"
+	waitFor         = 15 * time.Second
 )
 
 // The contract's example event.
@@ -137,14 +138,23 @@ func (f *fakeTwilio) messages() []url.Values {
 // fakeSlack speaks Slack's chat.postMessage: bearer token, {"ok":true,...}.
 type fakeSlack struct {
 	*httptest.Server
-	mu   sync.Mutex
-	msgs []map[string]string
+	mu        sync.Mutex
+	msgs      []map[string]string
+	responses []string // bodies posted to response_url
 }
 
 func newFakeSlack(t *testing.T) *fakeSlack {
 	f := &fakeSlack{}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
+		if strings.HasPrefix(r.URL.Path, "/response/") {
+			b, _ := io.ReadAll(r.Body)
+			f.mu.Lock()
+			f.responses = append(f.responses, string(b))
+			f.mu.Unlock()
+			_, _ = io.WriteString(w, `{"ok":true}`)
+			return
+		}
 		// slack-go sends the token as the form field "token"; Slack also takes a bearer header.
 		if r.URL.Path != "/chat.postMessage" || (r.Header.Get("Authorization") != "Bearer "+testBotToken && r.PostFormValue("token") != testBotToken) {
 			_, _ = io.WriteString(w, `{"ok":false,"error":"invalid_auth"}`)
@@ -176,6 +186,12 @@ func newFakeSlack(t *testing.T) *fakeSlack {
 	}))
 	t.Cleanup(f.Close)
 	return f
+}
+
+func (f *fakeSlack) responded() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.responses...)
 }
 
 func (f *fakeSlack) messages() []map[string]string {
@@ -274,7 +290,7 @@ func (e *env) start() *running {
 		t.Fatal(err)
 	}
 	r := &running{}
-	a := &app{cfg: cfg, book: book, ready: make(chan struct{}),
+	a := &app{cfg: cfg, book: book, ready: make(chan struct{}), mountChannels: testChannelRoutes(cfg.PublicURL),
 		log:       slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		notifiers: []notifiers.Notifier{sms, sl},
 		observe: func(_ string, outcome string) {
@@ -671,5 +687,30 @@ func TestOneCardsTransactionsAreHandledInOrder(t *testing.T) {
 	noAlerts := count(r.seen(), subscribers.OutcomeNoAlert)
 	if alerts != pairs || noAlerts != pairs {
 		t.Errorf("%d alerts and %d quiet transactions, want %d each: a card's transactions were reordered", alerts, noAlerts, pairs)
+	}
+}
+
+// testChannelRoutes mounts the real Twilio and Slack callback handlers with the test's
+// secrets, as channelRoutes does from the settings.
+func testChannelRoutes(publicURL string) func(*http.ServeMux, routeDeps) error {
+	return func(mux *http.ServeMux, d routeDeps) error {
+		cfg := twilio.InboundConfig{AuthToken: testAuthToken, PublicURL: publicURL, Answers: d.answers, Log: d.log}
+		in, err := twilio.NewInbound(cfg)
+		if err != nil {
+			return err
+		}
+		st, err := twilio.NewStatus(cfg)
+		if err != nil {
+			return err
+		}
+		sl, err := slack.NewInteractions(slack.InteractionsConfig{SigningSecret: testSlackSecret, Answers: d.answers,
+			Cardholder: d.cardholder, Log: d.log})
+		if err != nil {
+			return err
+		}
+		mux.Handle("POST "+twilio.InboundPath, in)
+		mux.Handle("POST "+twilio.StatusPath, st)
+		mux.Handle("POST "+slack.InteractionsPath, sl)
+		return nil
 	}
 }
