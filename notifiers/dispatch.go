@@ -89,10 +89,17 @@ func (d *Dispatcher) Dispatch(ctx context.Context, m Message, attempt int) error
 		}
 		reached++
 		ch := n.Channel()
-		if _, done, err := d.Sent.Sent(ctx, a.ID, ch); err != nil {
+		if r, done, err := d.Sent.Sent(ctx, a.ID, ch); err != nil {
 			retry = joinRetry(retry, err, 0)
 			continue
 		} else if done {
+			// Sent before; its "sent" event may be what failed then. Recording it again
+			// is harmless: the event's id makes JetStream keep one.
+			ev := base
+			ev.Channel, ev.At, ev.Status, ev.ProviderID = ch, now().UTC(), StatusSent, r.ProviderID
+			if err := d.Record(ctx, ev); err != nil {
+				retry = joinRetry(retry, err, 0)
+			}
 			continue
 		}
 		r, err := n.Send(ctx, m)
@@ -101,7 +108,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, m Message, attempt int) error
 		class, wait := Classify(err)
 		switch class {
 		case Done:
-			// Mark first: it closes the window in which a crash would send twice.
+			// Mark at once: it narrows the window in which a crash would send twice.
 			if err := d.Sent.MarkSent(ctx, a.ID, ch, r); err != nil {
 				d.Log.Error("alert sent but not marked; a redelivery may send it again", "alert", a.ID, "channel", ch, "err", err)
 			}

@@ -36,6 +36,9 @@ func DecodeTransaction(bank, card string, data []byte) (*Transaction, error) {
 	if err := d.transaction(x); err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrInvalidEvent, err)
 	}
+	if len(d.pans) > 0 {
+		return nil, fmt.Errorf("%w (%s) written with JSON escapes; send card tokens, never card numbers", ErrPAN, strings.Join(d.pans, ", "))
+	}
 	if err := x.t.Validate(bank, card); err != nil {
 		return nil, err
 	}
@@ -57,8 +60,9 @@ type decoder struct {
 	dec   *jsontext.Decoder
 	arena []byte
 	spans []span
-	name  []byte // an escaped member name, unquoted
-	num   []byte // an amount's text
+	name  []byte   // an escaped member name, unquoted
+	pans  []string // card numbers, masked, that JSON escapes hid from the raw scan
+	num   []byte   // an amount's text
 	when  span
 }
 
@@ -82,7 +86,7 @@ func (d *decoder) release() {
 	if cap(d.arena) > MaxEventSize*2 {
 		return // an unusual event; let the memory go
 	}
-	d.arena, d.spans, d.name, d.num, d.when = d.arena[:0], d.spans[:0], d.name[:0], d.num[:0], span{}
+	d.arena, d.spans, d.name, d.num, d.when, d.pans = d.arena[:0], d.spans[:0], d.name[:0], d.num[:0], span{}, nil
 	d.buf.Reset()
 	decoders.Put(d)
 }
@@ -262,6 +266,11 @@ func (d *decoder) stringValue(path string) (start, end int, null bool, err error
 	}
 	if d.arena, err = jsontext.AppendUnquote(d.arena, v); err != nil {
 		return 0, 0, false, problem("%s: %v", path, err)
+	}
+	// The PAN guard reads the raw bytes, where "\u0034111..." hides a card number
+	// that unquoting brings back.
+	if _, pans := MaskPANs(d.arena[start:]); len(pans) > 0 {
+		d.pans = append(d.pans, pans...)
 	}
 	return start, len(d.arena), false, nil
 }

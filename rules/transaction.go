@@ -148,6 +148,20 @@ func (t *Transaction) Validate(bank, card string) error {
 	if t.Merchant.ID == "" && t.Merchant.Name == "" {
 		bad("merchant.id or merchant.name is required")
 	}
+	// Bounds keep every key and message built from these fields small: NATS refuses a
+	// subject or key past a few kilobytes, and closes the connection that sent it.
+	for _, f := range []struct {
+		name, value string
+		max         int
+	}{
+		{"cardholder_id", t.CardholderID, 128}, {"bank", t.Bank, 64},
+		{"merchant.id", t.Merchant.ID, 128}, {"merchant.name", t.Merchant.Name, 200},
+		{"merchant.city", t.Merchant.City, 100}, {"terminal.id", t.Terminal.ID, 128},
+	} {
+		if len(f.value) > f.max {
+			bad("%s is longer than %d bytes", f.name, f.max)
+		}
+	}
 	if t.Merchant.MCC != "" && !isDigits(t.Merchant.MCC, 4) {
 		bad("merchant.mcc must be four digits")
 	}

@@ -16,6 +16,9 @@ type ConnConfig struct {
 	Creds string
 	// Name is the connection's name as the server's monitoring shows it.
 	Name string
+	// OnClosed is called when the connection is closed for good (not on a disconnect,
+	// which reconnects): the process should stop and be restarted, not idle.
+	OnClosed func()
 }
 
 // Connect connects to NATS and keeps reconnecting forever: losing the server must never
@@ -41,6 +44,9 @@ func Connect(cfg ConnConfig, log *slog.Logger) (*nats.Conn, error) {
 			}
 			log.Error("NATS error", "subject", subj, "err", err)
 		}),
+	}
+	if cfg.OnClosed != nil {
+		opts = append(opts, nats.ClosedHandler(func(*nats.Conn) { cfg.OnClosed() }))
 	}
 	if cfg.Creds != "" {
 		opts = append(opts, nats.UserCredentials(cfg.Creds))

@@ -42,7 +42,9 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		FilterSubject: d.Subjects.all("alerts"),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       2 * time.Minute,
-		MaxAckPending: n * 4,
+		// No more in hand than being worked on: a message waiting in a queue of ours
+		// would run out its AckWait and be redelivered while the first copy still runs.
+		MaxAckPending: n,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
@@ -125,7 +127,12 @@ func Backoff(attempt int) time.Duration {
 func DeliveryRecorder(js jetstream.JetStream, subj Subjects, m *Metrics) func(context.Context, notifiers.Delivery) error {
 	return func(ctx context.Context, ev notifiers.Delivery) error {
 		m.Deliveries.WithLabelValues(ev.Channel, ev.Status).Inc()
+		// A channel is sent once, so its "sent" event has one id whatever the attempt:
+		// the dispatcher records it again when an earlier record was lost.
 		id := fmt.Sprintf("%s.%s.%s.%d", ev.AlertID, ev.Channel, ev.Status, ev.Attempt)
+		if ev.Status == notifiers.StatusSent {
+			id = fmt.Sprintf("%s.%s.%s", ev.AlertID, ev.Channel, ev.Status)
+		}
 		return publishJSON(ctx, js, subj.Deliveries(ev.Bank), id, ev)
 	}
 }

@@ -132,20 +132,20 @@ func (k *KnownMerchants) Len() int {
 	return len(k.m)
 }
 
-// Learn records that the card used the merchant, in memory at once and in the bucket
-// before it returns, so that a restart or another instance knows it too.
+// Learn records that the card used the merchant: in the bucket first, so that a restart
+// or another instance knows it too, then in memory.
 func (k *KnownMerchants) Learn(ctx context.Context, bank, card, merchant, source, txnID string) error {
-	mk := merchantKey{bank, card, merchant}
-	k.mu.Lock()
-	k.m[mk] = txnID
-	k.mu.Unlock()
 	b, err := json.Marshal(knownRecord{Source: source, TxnID: txnID, At: time.Now().UTC()})
 	if err != nil {
 		return err
 	}
 	if _, err := k.kv.Put(ctx, knownKey(bank, card, merchant), b); err != nil {
+		// Memory stays as it was, so the redelivered transaction learns it again.
 		return fmt.Errorf("learn merchant: %w", err)
 	}
+	k.mu.Lock()
+	k.m[merchantKey{bank, card, merchant}] = txnID
+	k.mu.Unlock()
 	return nil
 }
 

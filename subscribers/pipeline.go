@@ -2,6 +2,8 @@ package subscribers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -144,7 +146,12 @@ func (p *Pipeline) handle(ctx context.Context, msg jetstream.Msg) (string, error
 	t, err := rules.DecodeTransaction(bank, card, data)
 	if err != nil {
 		dl := &DeadLetter{Bank: bank, Subject: subject, Kind: "invalid", Reason: err.Error(), StreamSeq: seq, ReceivedAt: received}
-		dl.setPayload(data)
+		if errors.Is(err, rules.ErrPAN) {
+			// The escaped number is still in the payload: keep none of it.
+			dl.Kind, dl.Size = "pan", len(data)
+		} else {
+			dl.setPayload(data)
+		}
 		return OutcomeDLQ, p.deadLetter(ctx, dl)
 	}
 	h := p.Rules.Load().Lookup(bank, t.CardholderID)
@@ -216,6 +223,12 @@ func (p *Pipeline) screen(subject string, headers map[string][]string, data []by
 	routed := ok && rules.ValidBankID(bank)
 	if !routed {
 		bank = UnroutedBank
+		// A subject of the wrong shape may still name its bank: its DLQ is where the
+		// bank's operators look.
+		rest, _ := strings.CutPrefix(subject, p.Subjects.Prefix+".txn.")
+		if b, _, _ := strings.Cut(rest, "."); rules.ValidBankID(b) && rest != subject {
+			bank = b
+		}
 	}
 	maskedSubj, subjPANs := rules.MaskPANs([]byte(subject))
 	var where []string
@@ -262,5 +275,9 @@ func (p *Pipeline) deadLetter(ctx context.Context, dl *DeadLetter) error {
 	dl.RefusedAt = p.now().UTC()
 	p.Metrics.DLQ.WithLabelValues(dl.Kind).Inc()
 	p.Log.Warn("event refused to the DLQ", "bank", dl.Bank, "kind", dl.Kind, "stream_seq", dl.StreamSeq)
-	return publishJSON(ctx, p.JS, p.Subjects.DLQ(dl.Bank), fmt.Sprintf("dlq.%s.%d", StreamTxn, dl.StreamSeq), dl)
+	// The id holds a hash of the entry too: a stream recreated, or metadata missing,
+	// must not make two different bad events one.
+	sum := sha256.Sum256([]byte(dl.Subject + "\x00" + dl.Reason + "\x00" + dl.Payload + string(dl.PayloadBase64)))
+	id := fmt.Sprintf("dlq.%s.%d.%s", StreamTxn, dl.StreamSeq, hex.EncodeToString(sum[:8]))
+	return publishJSON(ctx, p.JS, p.Subjects.DLQ(dl.Bank), id, dl)
 }

@@ -107,11 +107,18 @@ func rulesTest(args []string, stdout, stderr io.Writer) int {
 		b = probe.Bank
 	}
 	if b == "" {
+		var banks []string
 		for _, h := range book.Cardholders() {
 			if h.ID == probe.CardholderID {
-				b = h.Bank
-				break
+				banks = append(banks, h.Bank)
 			}
+		}
+		if len(banks) > 1 {
+			fmt.Fprintf(stderr, "cardholder %q is at banks %s: say which with --bank\n", probe.CardholderID, strings.Join(banks, ", "))
+			return 2
+		}
+		if len(banks) == 1 {
+			b = banks[0]
 		}
 	}
 	t, err := rules.DecodeTransaction(b, probe.Card.Token, data)

@@ -115,7 +115,10 @@ func (a *app) run(ctx context.Context) error {
 		log.Info("embedded NATS server started", "url", url, "store", ns.StoreDir())
 	}
 	a.natsURL = url
-	nc, err := subscribers.Connect(subscribers.ConnConfig{URLs: url, Creds: cfg.NatsCreds, Name: "cardwatch"}, log)
+	closed := make(chan struct{})
+	var closeOnce sync.Once
+	nc, err := subscribers.Connect(subscribers.ConnConfig{URLs: url, Creds: cfg.NatsCreds, Name: "cardwatch",
+		OnClosed: func() { closeOnce.Do(func() { close(closed) }) }}, log)
 	if err != nil {
 		return err
 	}
@@ -245,6 +248,10 @@ func (a *app) run(ctx context.Context) error {
 	case <-ctx.Done():
 		log.Info("stopping: finishing the work in hand", "timeout", cfg.ShutdownTimeout)
 	case runErr = <-errc:
+	case <-closed:
+		if ctx.Err() == nil {
+			runErr = errors.New("the NATS connection was closed for good; exiting so that cardwatch is restarted")
+		}
 	}
 	stopWork()
 	done := make(chan struct{})
