@@ -189,15 +189,23 @@ func (a *app) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	mux.Handle("/r/", page)
-	mux.Handle("GET /static/report.css", page)
+	// Callbacks are open to the internet, so each client address is rate-limited.
+	callbacks := http.NewServeMux()
+	callbacks.Handle("/r/", page)
 	mount := a.mountChannels
 	if mount == nil {
 		mount = channelRoutes
 	}
-	if err := mount(mux, routeDeps{answers: reports, cardholder: cardholder, log: log}); err != nil {
+	if err := mount(callbacks, routeDeps{answers: reports, cardholder: cardholder, log: log}); err != nil {
 		return err
 	}
+	// People tap a link a few times; Twilio and Slack post from a few addresses for
+	// every cardholder, so their routes allow far more.
+	mux.Handle("/r/", notifiers.LimitPerClient(callbacks, 5, 20))
+	providers := notifiers.LimitPerClient(callbacks, 200, 400)
+	mux.Handle("/slack/", providers)
+	mux.Handle("/twilio/", providers)
+	mux.Handle("GET /static/report.css", page)
 	streamsReady.Store(true)
 
 	if cfg.RulesFile != "" {

@@ -1,0 +1,72 @@
+package notifiers
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// maxClients bounds the limiter's memory under a flood from many addresses: past it,
+// the table starts again (every client gets a fresh allowance, which is harmless).
+const maxClients = 100_000
+
+// LimitPerClient answers 429 to a client address that sends more than rps requests a
+// second (with bursts of burst), so that a flood of bad or forged callbacks costs
+// little. The address is the connection's: behind a proxy, limit at the proxy too.
+func LimitPerClient(h http.Handler, rps float64, burst int) http.Handler {
+	l := &limiter{next: h, rps: rate.Limit(rps), burst: burst, clients: map[string]*client{}}
+	return l
+}
+
+type limiter struct {
+	next    http.Handler
+	rps     rate.Limit
+	burst   int
+	mu      sync.Mutex
+	clients map[string]*client
+	swept   time.Time
+}
+
+type client struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+func (l *limiter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if !l.allow(host, time.Now()) {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many requests", http.StatusTooManyRequests)
+		return
+	}
+	l.next.ServeHTTP(w, r)
+}
+
+func (l *limiter) allow(host string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.swept) > time.Minute {
+		for k, c := range l.clients {
+			if now.Sub(c.seen) > 3*time.Minute {
+				delete(l.clients, k)
+			}
+		}
+		l.swept = now
+	}
+	c, ok := l.clients[host]
+	if !ok {
+		if len(l.clients) >= maxClients {
+			clear(l.clients)
+		}
+		c = &client{lim: rate.NewLimiter(l.rps, l.burst)}
+		l.clients[host] = c
+	}
+	c.seen = now
+	return c.lim.AllowN(now, 1)
+}

@@ -1,0 +1,26 @@
+package notifiers
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+func TestLimitPerClient(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	h := LimitPerClient(ok, 1, 3)
+	codes := map[string][]int{}
+	for _, addr := range []string{"10.0.0.1:1", "10.0.0.1:2", "10.0.0.1:3", "10.0.0.1:4", "10.0.0.2:1"} {
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, "/twilio/inbound", nil)
+		r.RemoteAddr = addr
+		h.ServeHTTP(rec, r)
+		codes[addr[:8]] = append(codes[addr[:8]], rec.Code)
+	}
+	if got := codes["10.0.0.1"]; len(got) != 4 || got[0] != 204 || got[2] != 204 || got[3] != http.StatusTooManyRequests {
+		t.Errorf("one address, 4 quick requests with a burst of 3: %v", got)
+	}
+	if got := codes["10.0.0.2"]; got[0] != 204 {
+		t.Errorf("another address is limited by the first's flood: %v", got)
+	}
+}
