@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
@@ -20,10 +21,29 @@ import (
 	"github.com/cardwatch/cardwatch/subscribers"
 )
 
-// alertOf waits for the one alert in the stream and returns it.
+// alertOf waits for the one alert in the stream, and for the transaction that raised
+// it to be handled (so its record is stored), and returns it.
 func (e *env) alertOf(t *testing.T) rules.Alert {
 	t.Helper()
 	eventually(t, "the alert", func() bool { return len(e.streamMsgs(subscribers.StreamAlerts)) == 1 })
+	ctx := context.Background()
+	eventually(t, "the alert's record", func() bool {
+		kv, err := e.js.KeyValue(ctx, subscribers.BucketAlerts)
+		if err != nil {
+			return false
+		}
+		keys, err := kv.ListKeys(ctx)
+		if err != nil {
+			return false
+		}
+		defer func() { _ = keys.Stop() }()
+		for k := range keys.Keys() {
+			if strings.HasPrefix(k, "al_") {
+				return true
+			}
+		}
+		return false
+	})
 	var a rules.Alert
 	if err := json.Unmarshal(e.streamMsgs(subscribers.StreamAlerts)[0].Data, &a); err != nil {
 		t.Fatal(err)

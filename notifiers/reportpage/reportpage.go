@@ -158,6 +158,12 @@ func (h *Handler) lookup(w http.ResponseWriter, r *http.Request, token string) (
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	a, answer, err := h.cfg.Answers.Alert(ctx, id)
+	// The link is genuine, so the alert was raised: its record follows its publication
+	// by a moment, which a very quick tap can fall into.
+	for try := 0; errors.Is(err, notifiers.ErrUnknownAlert) && try < 5 && ctx.Err() == nil; try++ {
+		time.Sleep(100 * time.Millisecond)
+		a, answer, err = h.cfg.Answers.Alert(ctx, id)
+	}
 	if errors.Is(err, notifiers.ErrUnknownAlert) {
 		h.notFound(w)
 		return nil, nil, nil, false
