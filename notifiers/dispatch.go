@@ -5,17 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
+	"sync"
 	"time"
 )
 
-// SentLog remembers which alerts went out on which channel, so that an alert handled
-// twice (a redelivery, a restart, a second instance) is sent once. The check comes before
-// every send and the mark right after it; the only window left is a crash between a
-// provider's acceptance and the mark.
+// SentLog remembers which alerts went out on which channel, or failed there for good, so
+// that an alert handled twice (a redelivery, a restart, a second instance) is sent once.
+// The check comes before every send and the mark right after it; the only window left
+// is a crash between a provider's acceptance and the mark.
 type SentLog interface {
-	// Sent returns the receipt of an earlier send, if there was one.
+	// Sent returns the receipt of an earlier outcome (a send, or a Failed one), if any.
 	Sent(ctx context.Context, alertID, channel string) (Receipt, bool, error)
-	// MarkSent records a send.
+	// MarkSent records an outcome.
 	MarkSent(ctx context.Context, alertID, channel string, r Receipt) error
 }
 
@@ -58,6 +60,35 @@ type Dispatcher struct {
 	Log *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// MaxAge is how long after the alert a channel keeps trying; then it gives up.
+	// Zero means no limit.
+	MaxAge time.Duration
+	// GiveUp, when set, is told of an alert that no channel could deliver (the deliverer
+	// puts it on the DLQ for operators); an error makes the dispatch retry.
+	GiveUp func(ctx context.Context, m Message, reason string) error
+
+	mu     sync.Mutex
+	paused map[string]time.Time // channel → when its provider may be called again
+}
+
+// pausedFor returns how long a channel's provider is still paused.
+func (d *Dispatcher) pausedFor(ch string, now time.Time) time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.paused[ch].Sub(now)
+}
+
+// pause holds every send on a channel until now+wait: a 429 speaks for the provider
+// account, not for the one message.
+func (d *Dispatcher) pause(ch string, until time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.paused == nil {
+		d.paused = map[string]time.Time{}
+	}
+	if until.After(d.paused[ch]) {
+		d.paused[ch] = until
+	}
 }
 
 // RetryError is returned by Dispatch when at least one channel must be tried again; Wait
@@ -70,10 +101,10 @@ type RetryError struct {
 func (e *RetryError) Error() string { return "retry: " + e.Err.Error() }
 func (e *RetryError) Unwrap() error { return e.Err }
 
-// Dispatch sends m on every channel that wants its cardholder and has not sent it yet.
-// It returns nil when every channel is done (sent, or failed for good), and a *RetryError
-// when some channel should be tried again later; channels already sent are skipped then.
-// attempt is the how-manieth time this alert is dispatched, for the delivery events.
+// Dispatch sends m on every channel that wants its cardholder and has no outcome yet.
+// It returns nil when every channel is done (sent, or failed for good), and a
+// *RetryError when some channel should be tried again later; channels already done are
+// skipped then. attempt is the how-manieth time this alert is dispatched, for the events.
 func (d *Dispatcher) Dispatch(ctx context.Context, m Message, attempt int) error {
 	now := time.Now
 	if d.Now != nil {
@@ -82,42 +113,67 @@ func (d *Dispatcher) Dispatch(ctx context.Context, m Message, attempt int) error
 	a := m.Alert
 	base := Delivery{AlertID: a.ID, TxnID: a.TxnID, Bank: a.Bank, CardholderID: a.CardholderID, Attempt: attempt}
 	var retry *RetryError
-	reached := 0
+	reached, sent, pending := 0, 0, 0
+	var failures []string
 	for _, n := range d.Notifiers {
 		if !n.Wants(m.Cardholder) {
 			continue
 		}
 		reached++
 		ch := n.Channel()
+		ev := base
+		ev.Channel = ch
 		if r, done, err := d.Sent.Sent(ctx, a.ID, ch); err != nil {
-			retry = joinRetry(retry, err, 0)
+			retry, pending = joinRetry(retry, err, 0), pending+1
+			continue
+		} else if done && r.Failed != "" {
+			failures = append(failures, ch+": "+r.Failed)
 			continue
 		} else if done {
 			// Sent before; its "sent" event may be what failed then. Recording it again
 			// is harmless: the event's id makes JetStream keep one.
-			ev := base
-			ev.Channel, ev.At, ev.Status, ev.ProviderID = ch, now().UTC(), StatusSent, r.ProviderID
+			sent++
+			ev.At, ev.Status, ev.ProviderID = now().UTC(), StatusSent, r.ProviderID
 			if err := d.Record(ctx, ev); err != nil {
 				retry = joinRetry(retry, err, 0)
 			}
 			continue
 		}
+		if wait := d.pausedFor(ch, now()); wait > 0 {
+			// The provider asked for a pause: no call until it is over.
+			retry, pending = joinRetry(retry, fmt.Errorf("%s: provider paused", ch), wait), pending+1
+			continue
+		}
 		r, err := n.Send(ctx, m)
-		ev := base
-		ev.Channel, ev.At = ch, now().UTC()
+		ev.At = now().UTC()
 		class, wait := Classify(err)
+		if class == Retry || class == RetryLater {
+			if d.MaxAge > 0 && now().Sub(a.CreatedAt) > d.MaxAge {
+				err = fmt.Errorf("no success within %s: %w", d.MaxAge, err)
+				class = GiveUp
+			}
+		}
 		switch class {
 		case Done:
 			// Mark at once: it narrows the window in which a crash would send twice.
 			if err := d.Sent.MarkSent(ctx, a.ID, ch, r); err != nil {
 				d.Log.Error("alert sent but not marked; a redelivery may send it again", "alert", a.ID, "channel", ch, "err", err)
 			}
+			sent++
 			ev.Status, ev.ProviderID = StatusSent, r.ProviderID
 			d.Log.Info("alert sent", "alert", a.ID, "bank", a.Bank, "channel", ch, "attempt", attempt)
 		case GiveUp:
+			if err := d.Sent.MarkSent(ctx, a.ID, ch, Receipt{Failed: err.Error()}); err != nil {
+				retry = joinRetry(retry, err, 0)
+			}
+			failures = append(failures, ch+": "+err.Error())
 			ev.Status, ev.Error = StatusFailed, err.Error()
 			d.Log.Warn("alert cannot go out on this channel", "alert", a.ID, "channel", ch, "err", err)
 		default:
+			if class == RetryLater {
+				d.pause(ch, now().Add(wait))
+			}
+			pending++
 			ev.Status, ev.Error = StatusRetrying, err.Error()
 			retry = joinRetry(retry, fmt.Errorf("%s: %w", ch, err), wait)
 			d.Log.Warn("alert send failed, will retry", "alert", a.ID, "channel", ch, "attempt", attempt, "wait", wait, "err", err)
@@ -131,6 +187,12 @@ func (d *Dispatcher) Dispatch(ctx context.Context, m Message, attempt int) error
 		ev.Status, ev.At, ev.Error = StatusNoChannel, now().UTC(), "the cardholder has no channel cardwatch is configured for"
 		if err := d.Record(ctx, ev); err != nil {
 			return &RetryError{Err: err}
+		}
+	}
+	if reached > 0 && sent == 0 && pending == 0 && d.GiveUp != nil {
+		// Every channel the cardholder has failed for good: operators must know.
+		if err := d.GiveUp(ctx, m, strings.Join(failures, "; ")); err != nil {
+			retry = joinRetry(retry, err, 0)
 		}
 	}
 	if retry != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -125,5 +126,74 @@ func TestClassify(t *testing.T) {
 		if class != c.class || wait != c.wait {
 			t.Errorf("Classify(%v) = %v, %v; want %v, %v", c.err, class, wait, c.class, c.wait)
 		}
+	}
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestDispatchPausesTheProviderForRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	sms := &scripted{name: "sms", answers: []error{RetryAfter(errors.New("429"), 3*time.Second), nil}}
+	d := &Dispatcher{Notifiers: []Notifier{sms}, Sent: &memSent{m: map[string]Receipt{}}, Log: quietLog(),
+		Record: func(context.Context, Delivery) error { return nil }, Now: func() time.Time { return now }}
+	one := Message{Alert: &rules.Alert{ID: "al_1", CreatedAt: now}, Cardholder: &rules.Cardholder{}}
+	other := Message{Alert: &rules.Alert{ID: "al_2", CreatedAt: now}, Cardholder: &rules.Cardholder{}}
+
+	var re *RetryError
+	if err := d.Dispatch(context.Background(), one, 1); !errors.As(err, &re) || re.Wait != 3*time.Second {
+		t.Fatalf("429: err = %v, want a retry after 3s", err)
+	}
+	now = now.Add(time.Second)
+	// Another cardholder's alert waits too: the pause is the account's.
+	if err := d.Dispatch(context.Background(), other, 1); !errors.As(err, &re) || re.Wait != 2*time.Second {
+		t.Fatalf("during the pause: err = %v, want a retry after the 2s left", err)
+	}
+	if sms.calls != 1 {
+		t.Fatalf("%d calls to the provider during its pause, want 1", sms.calls)
+	}
+	now = now.Add(2*time.Second + time.Millisecond)
+	if err := d.Dispatch(context.Background(), one, 2); err != nil {
+		t.Fatalf("after the pause: %v", err)
+	}
+	if sms.calls != 2 {
+		t.Errorf("%d calls, want 2", sms.calls)
+	}
+}
+
+func TestDispatchGivesUpWhenEveryChannelFailed(t *testing.T) {
+	sms := &scripted{name: "sms", answers: []error{Permanent(errors.New("21610 opted out"))}}
+	slack := &scripted{name: "slack", answers: []error{errors.New("503"), Permanent(errors.New("channel_not_found"))}}
+	var gaveUp []string
+	d := &Dispatcher{Notifiers: []Notifier{sms, slack}, Sent: &memSent{m: map[string]Receipt{}}, Log: quietLog(),
+		Record: func(context.Context, Delivery) error { return nil },
+		GiveUp: func(_ context.Context, m Message, reason string) error { gaveUp = append(gaveUp, reason); return nil }}
+	m := Message{Alert: &rules.Alert{ID: "al_3", CreatedAt: time.Now()}, Cardholder: &rules.Cardholder{}}
+	if err := d.Dispatch(context.Background(), m, 1); err == nil || len(gaveUp) != 0 {
+		t.Fatalf("one channel still retrying: err %v, gave up %v", err, gaveUp)
+	}
+	if err := d.Dispatch(context.Background(), m, 2); err != nil {
+		t.Fatalf("second dispatch: %v", err)
+	}
+	if len(gaveUp) != 1 || !strings.Contains(gaveUp[0], "21610") || !strings.Contains(gaveUp[0], "channel_not_found") {
+		t.Errorf("gave up %v, want once with both reasons", gaveUp)
+	}
+	if sms.calls != 1 {
+		t.Errorf("the opted-out number was tried %d times, want 1", sms.calls)
+	}
+}
+
+func TestDispatchStopsRetryingAfterMaxAge(t *testing.T) {
+	created := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	now := created.Add(2 * time.Hour)
+	sms := &scripted{name: "sms", answers: []error{errors.New("503")}}
+	var events []Delivery
+	d := &Dispatcher{Notifiers: []Notifier{sms}, Sent: &memSent{m: map[string]Receipt{}}, Log: quietLog(), MaxAge: time.Hour,
+		Now:    func() time.Time { return now },
+		Record: func(_ context.Context, ev Delivery) error { events = append(events, ev); return nil }}
+	if err := d.Dispatch(context.Background(), Message{Alert: &rules.Alert{ID: "al_4", CreatedAt: created}, Cardholder: &rules.Cardholder{}}, 9); err != nil {
+		t.Fatalf("past the max age a retry was asked for: %v", err)
+	}
+	if len(events) != 1 || events[0].Status != StatusFailed || !strings.Contains(events[0].Error, "no success within 1h0m0s") {
+		t.Errorf("events %+v", events)
 	}
 }

@@ -39,8 +39,11 @@ type Notifier interface {
 	Send(ctx context.Context, m Message) (Receipt, error)
 }
 
-// Receipt is what a provider said when it accepted a message.
+// Receipt is what a provider said when it accepted a message, or, in the sent-log, why a
+// channel gave up on it.
 type Receipt struct {
 	// ProviderID is the provider's id for the message: a Twilio message SID, a Slack ts.
-	ProviderID string
+	ProviderID string `json:"provider_id,omitempty"`
+	// Failed is set, with the reason, when the channel gave up on the message for good.
+	Failed string `json:"failed,omitempty"`
 }

@@ -136,3 +136,20 @@ func DeliveryRecorder(js jetstream.JetStream, subj Subjects, m *Metrics) func(co
 		return publishJSON(ctx, js, subj.Deliveries(ev.Bank), id, ev)
 	}
 }
+
+// UndeliveredToDLQ returns the Dispatcher.GiveUp function: an alert no channel could
+// deliver goes to its bank's DLQ with every channel's reason, for operators to act on.
+func UndeliveredToDLQ(js jetstream.JetStream, subj Subjects, m *Metrics) func(context.Context, notifiers.Message, string) error {
+	return func(ctx context.Context, msg notifiers.Message, reason string) error {
+		a := msg.Alert
+		b, err := json.Marshal(a)
+		if err != nil {
+			return err
+		}
+		dl := &DeadLetter{Bank: a.Bank, Subject: subj.Alerts(a.Bank), Kind: "undelivered",
+			Reason: "alert " + a.ID + " reached the cardholder on no channel: " + reason, RefusedAt: time.Now().UTC()}
+		dl.setPayload(b)
+		m.DLQ.WithLabelValues(dl.Kind).Inc()
+		return publishJSON(ctx, js, subj.DLQ(a.Bank), "dlq.undelivered."+a.ID, dl)
+	}
+}

@@ -41,7 +41,8 @@ type DeadLetter struct {
 	Subject string `json:"subject"`
 	// Reason says what is wrong, in words an operator can act on.
 	Reason string `json:"reason"`
-	// Kind is a short machine-readable class: "pan", "invalid", "oversize", "subject".
+	// Kind is a short machine-readable class: "pan", "invalid", "oversize", "subject",
+	// or "undelivered" for an alert no channel could deliver.
 	Kind string `json:"kind"`
 	// Payload is the event as received when it is UTF-8 (card numbers masked).
 	Payload string `json:"payload,omitempty"`

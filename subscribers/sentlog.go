@@ -2,6 +2,7 @@ package subscribers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -36,12 +37,20 @@ func (s *SentLog) Sent(ctx context.Context, alertID, channel string) (notifiers.
 	if err != nil {
 		return notifiers.Receipt{}, false, fmt.Errorf("read sent-log: %w", err)
 	}
-	return notifiers.Receipt{ProviderID: string(e.Value())}, true, nil
+	var r notifiers.Receipt
+	if err := json.Unmarshal(e.Value(), &r); err != nil {
+		return notifiers.Receipt{}, false, fmt.Errorf("decode sent-log: %w", err)
+	}
+	return r, true, nil
 }
 
-// MarkSent records that the alert went out on the channel.
+// MarkSent records the alert's outcome on the channel: sent, or failed for good.
 func (s *SentLog) MarkSent(ctx context.Context, alertID, channel string, r notifiers.Receipt) error {
-	if _, err := s.kv.Put(ctx, sentKey(alertID, channel), []byte(r.ProviderID)); err != nil {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if _, err := s.kv.Put(ctx, sentKey(alertID, channel), b); err != nil {
 		return fmt.Errorf("write sent-log: %w", err)
 	}
 	return nil

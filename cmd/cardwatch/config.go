@@ -48,6 +48,7 @@ type Config struct {
 	Workers          int           `envconfig:"CARDWATCH_WORKERS" default:"8"`
 	MaxAckPending    int           `envconfig:"CARDWATCH_MAX_ACK_PENDING" default:"4096"`
 	DeliveryWorkers  int           `envconfig:"CARDWATCH_DELIVERY_WORKERS" default:"32"`
+	DeliveryMaxAge   time.Duration `envconfig:"CARDWATCH_DELIVERY_MAX_AGE" default:"1h"`
 	ShutdownTimeout  time.Duration `envconfig:"CARDWATCH_SHUTDOWN_TIMEOUT" default:"20s"`
 	LogFormat        string        `envconfig:"CARDWATCH_LOG_FORMAT" default:"text"`
 }
@@ -106,6 +107,9 @@ func (c Config) Validate() error {
 	}
 	if c.DeliveryWorkers < 1 {
 		bad("DELIVERY_WORKERS", "must be at least 1")
+	}
+	if c.DeliveryMaxAge <= 0 {
+		bad("DELIVERY_MAX_AGE", "must be positive")
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("SHUTDOWN_TIMEOUT", "must be positive")

@@ -233,7 +233,8 @@ func (a *app) run(ctx context.Context) error {
 		Concurrency: cfg.DeliveryWorkers,
 		Dispatcher: &notifiers.Dispatcher{
 			Notifiers: a.notifiers, Sent: sent, Log: log,
-			Record: record,
+			Record: record, MaxAge: cfg.DeliveryMaxAge,
+			GiveUp: subscribers.UndeliveredToDLQ(js, subj, metrics),
 		},
 	}
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))

@@ -98,8 +98,11 @@ func event(t *testing.T, changes map[string]any) []byte {
 // fakeTwilio speaks Twilio's Messages API: a form POST with basic auth, 201 and JSON.
 type fakeTwilio struct {
 	*httptest.Server
-	mu   sync.Mutex
-	msgs []url.Values
+	mu       sync.Mutex
+	msgs     []url.Values
+	requests int
+	// failFirst is how many requests get a 500 before the fake accepts messages.
+	failFirst int
 }
 
 func newFakeTwilio(t *testing.T) *fakeTwilio {
@@ -117,6 +120,13 @@ func newFakeTwilio(t *testing.T) *fakeTwilio {
 			return
 		}
 		f.mu.Lock()
+		f.requests++
+		if f.requests <= f.failFirst {
+			f.mu.Unlock()
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = io.WriteString(w, `{"code":20500,"message":"Internal Server Error","status":500}`)
+			return
+		}
 		f.msgs = append(f.msgs, r.PostForm)
 		n := len(f.msgs)
 		f.mu.Unlock()
@@ -138,6 +148,8 @@ func (f *fakeTwilio) messages() []url.Values {
 // fakeSlack speaks Slack's chat.postMessage: bearer token, {"ok":true,...}.
 type fakeSlack struct {
 	*httptest.Server
+	// refuse answers chat.postMessage with ok:false and this error, when set.
+	refuse    string
 	mu        sync.Mutex
 	msgs      []map[string]string
 	responses []string // bodies posted to response_url
@@ -177,6 +189,13 @@ func newFakeSlack(t *testing.T) *fakeSlack {
 			for k := range r.PostForm {
 				got[k] = r.PostForm.Get(k)
 			}
+		}
+		f.mu.Lock()
+		refuse := f.refuse
+		f.mu.Unlock()
+		if refuse != "" {
+			fmt.Fprintf(w, `{"ok":false,"error":%q}`, refuse)
+			return
 		}
 		f.mu.Lock()
 		f.msgs = append(f.msgs, got)
@@ -726,5 +745,80 @@ func testChannelRoutes(publicURL string) func(*http.ServeMux, routeDeps) error {
 		mux.Handle("POST "+twilio.StatusPath, st)
 		mux.Handle("POST "+slack.InteractionsPath, sl)
 		return nil
+	}
+}
+
+func TestProviderErrorsThenSuccessDeliverOnce(t *testing.T) {
+	e := newEnv(t)
+	e.twilio.mu.Lock()
+	e.twilio.failFirst = 3
+	e.twilio.mu.Unlock()
+	e.start()
+	e.publish("acme", testCardToken, []byte(exampleEvent))
+	eventually(t, "the SMS after three 500s", func() bool { return len(e.twilio.messages()) == 1 })
+	eventually(t, "the sms sent event", func() bool {
+		for _, m := range e.streamMsgs(subscribers.StreamDeliveries) {
+			if strings.Contains(string(m.Data), `"channel":"sms","status":"sent"`) {
+				return true
+			}
+		}
+		return false
+	})
+	retrying := 0
+	for _, m := range e.streamMsgs(subscribers.StreamDeliveries) {
+		if strings.Contains(string(m.Data), `"channel":"sms","status":"retrying"`) {
+			retrying++
+		}
+	}
+	if retrying != 3 || len(e.twilio.messages()) != 1 || len(e.slack.messages()) != 1 {
+		t.Errorf("%d retrying events (want 3), %d SMS, %d Slack messages (want 1 each)", retrying, len(e.twilio.messages()), len(e.slack.messages()))
+	}
+}
+
+func TestUndeliverableAlertGoesToTheDLQ(t *testing.T) {
+	e := newEnv(t)
+	e.slack.mu.Lock()
+	e.slack.refuse = "channel_not_found"
+	e.slack.mu.Unlock()
+	// Clara has Slack only.
+	rules := testRules + `  - id: ch_2001
+    bank: acme
+    notify:
+      slack: "C0123ABCDEF"
+`
+	if err := os.WriteFile(e.rules, []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.start()
+	e.publish("acme", testCardToken, event(t, map[string]any{"cardholder_id": "ch_2001"}))
+	eventually(t, "the DLQ entry", func() bool { return len(e.streamMsgs(subscribers.StreamDLQ)) == 1 })
+	var dl subscribers.DeadLetter
+	m := e.streamMsgs(subscribers.StreamDLQ)[0]
+	if err := json.Unmarshal(m.Data, &dl); err != nil {
+		t.Fatal(err)
+	}
+	if m.Subject != "cardwatch.dlq.acme" || dl.Kind != "undelivered" || !strings.Contains(dl.Reason, "channel_not_found") {
+		t.Errorf("DLQ entry on %s: %+v", m.Subject, dl)
+	}
+	failed := false
+	for _, m := range e.streamMsgs(subscribers.StreamDeliveries) {
+		failed = failed || strings.Contains(string(m.Data), `"channel":"slack","status":"failed"`)
+	}
+	if !failed {
+		t.Error("no failed delivery event")
+	}
+}
+
+func TestPermanentFailureOnOneChannelStillReachesTheOther(t *testing.T) {
+	e := newEnv(t)
+	e.slack.mu.Lock()
+	e.slack.refuse = "channel_not_found"
+	e.slack.mu.Unlock()
+	e.start()
+	e.publish("acme", testCardToken, []byte(exampleEvent))
+	eventually(t, "the SMS", func() bool { return len(e.twilio.messages()) == 1 })
+	eventually(t, "two delivery events", func() bool { return len(e.streamMsgs(subscribers.StreamDeliveries)) >= 2 })
+	if n := len(e.streamMsgs(subscribers.StreamDLQ)); n != 0 {
+		t.Errorf("%d DLQ entries; the SMS went out, so the alert was delivered", n)
 	}
 }
