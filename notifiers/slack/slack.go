@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
+	"golang.org/x/time/rate"
 
 	"github.com/cardwatch/cardwatch/notifiers"
 	"github.com/cardwatch/cardwatch/rules"
@@ -61,6 +63,32 @@ func (c Config) GoString() string { return c.String() }
 // Notifier posts alerts to Slack. It is safe for concurrent use.
 type Notifier struct {
 	api *slack.Client // a pointer: printing a Notifier shows an address, not the token
+
+	mu    sync.Mutex
+	paces map[string]*rate.Limiter // per channel or user id
+}
+
+// perChannel is Slack's rate for posting to one channel: about one message a second,
+// with short bursts.
+const perChannel, perChannelBurst = 1, 3
+
+// pace makes a send to one channel wait its turn, so that a burst of alerts to one
+// channel is queued rather than refused.
+func (n *Notifier) pace(ctx context.Context, to string) error {
+	n.mu.Lock()
+	if n.paces == nil {
+		n.paces = map[string]*rate.Limiter{}
+	}
+	l, ok := n.paces[to]
+	if !ok {
+		if len(n.paces) > 100_000 {
+			clear(n.paces) // bounded memory; a fresh allowance is harmless
+		}
+		l = rate.NewLimiter(perChannel, perChannelBurst)
+		n.paces[to] = l
+	}
+	n.mu.Unlock()
+	return l.Wait(ctx)
 }
 
 var _ notifiers.Notifier = (*Notifier)(nil)
@@ -102,6 +130,9 @@ func (n *Notifier) Send(ctx context.Context, m notifiers.Message) (notifiers.Rec
 		return notifiers.Receipt{}, notifiers.Permanent(errors.New("slack: the cardholder has no Slack id"))
 	}
 	to := m.Cardholder.Notify.Slack
+	if err := n.pace(ctx, to); err != nil {
+		return notifiers.Receipt{}, fmt.Errorf("slack: waiting for a send slot: %w", err)
+	}
 	channel, ts, err := n.api.PostMessageContext(ctx, to,
 		slack.MsgOptionText(notifiers.PlainText(m), true),
 		slack.MsgOptionBlocks(Blocks(m)...),

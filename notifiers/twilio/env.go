@@ -15,10 +15,11 @@ import (
 
 // env is how the settings read from the environment (CARDWATCH_TWILIO_*).
 type env struct {
-	AccountSID string `envconfig:"CARDWATCH_TWILIO_ACCOUNT_SID"`
-	AuthToken  string `envconfig:"CARDWATCH_TWILIO_AUTH_TOKEN"`
-	From       string `envconfig:"CARDWATCH_TWILIO_FROM"`
-	APIURL     string `envconfig:"CARDWATCH_TWILIO_API_URL" default:"https://api.twilio.com"`
+	AccountSID string  `envconfig:"CARDWATCH_TWILIO_ACCOUNT_SID"`
+	AuthToken  string  `envconfig:"CARDWATCH_TWILIO_AUTH_TOKEN"`
+	From       string  `envconfig:"CARDWATCH_TWILIO_FROM"`
+	APIURL     string  `envconfig:"CARDWATCH_TWILIO_API_URL" default:"https://api.twilio.com"`
+	MPS        float64 `envconfig:"CARDWATCH_TWILIO_MPS" default:"10"`
 	// PublicURL is the core setting; the webhooks are under it. Its default must stay
 	// cmd/cardwatch's.
 	PublicURL string `envconfig:"CARDWATCH_PUBLIC_URL" default:"http://127.0.0.1:8080"`
@@ -43,7 +44,7 @@ func FromEnv() (n *Notifier, ok bool, err error) {
 	if err != nil || !on {
 		return nil, false, err
 	}
-	cfg := Config{AccountSID: e.AccountSID, AuthToken: e.AuthToken, From: e.From, APIURL: e.APIURL}
+	cfg := Config{AccountSID: e.AccountSID, AuthToken: e.AuthToken, From: e.From, APIURL: e.APIURL, MPS: e.MPS}
 	if u, err := url.Parse(e.PublicURL); err == nil && !loopback(u.Hostname()) {
 		// A malformed URL is left to the core settings' check, which names it.
 		cfg.StatusCallback = strings.TrimRight(e.PublicURL, "/") + StatusPath

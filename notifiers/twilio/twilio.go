@@ -13,6 +13,7 @@ import (
 
 	"github.com/twilio/twilio-go/client"
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
+	"golang.org/x/time/rate"
 
 	"github.com/cardwatch/cardwatch/notifiers"
 	"github.com/cardwatch/cardwatch/rules"
@@ -38,6 +39,9 @@ type Config struct {
 	// (cardwatch's is the public URL and StatusPath). Send adds the alert's id and bank
 	// to its query, "?alert=al_...&bank=acme", so that a receipt names its alert.
 	StatusCallback string
+	// MPS is how many messages a second the account may send (Twilio queues past its
+	// limit and then refuses); sends beyond it wait their turn. Zero means no pacing.
+	MPS float64
 	// HTTPClient is the client to send with; its Timeout, 10s when zero, bounds one send.
 	HTTPClient *http.Client
 }
@@ -80,6 +84,9 @@ func (c Config) Validate() error {
 			errs = append(errs, errors.New("CARDWATCH_TWILIO_API_URL must be an http(s) URL with only a scheme and host"))
 		}
 	}
+	if c.MPS < 0 {
+		errs = append(errs, errors.New("CARDWATCH_TWILIO_MPS must not be negative"))
+	}
 	if c.StatusCallback != "" {
 		if u, err := url.Parse(c.StatusCallback); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 			u.Fragment != "" || u.Query().Has("alert") || u.Query().Has("bank") {
@@ -100,6 +107,7 @@ func (c Config) GoString() string { return c.String() }
 
 // Notifier sends alerts by SMS through Twilio. It is safe for concurrent use.
 type Notifier struct {
+	pace      *rate.Limiter // nil: no pacing
 	sid, from string
 	callback  *url.URL // nil: no status callbacks
 	// creds is a pointer so that printing a Notifier shows an address, not the token.
@@ -129,6 +137,9 @@ func New(cfg Config) (*Notifier, error) {
 		api:       api,
 		transport: http.DefaultTransport,
 		timeout:   DefaultTimeout,
+	}
+	if cfg.MPS > 0 {
+		n.pace = rate.NewLimiter(rate.Limit(cfg.MPS), 1)
 	}
 	if cfg.HTTPClient != nil {
 		n.httpClient = *cfg.HTTPClient
@@ -164,6 +175,12 @@ func (n *Notifier) Wants(h *rules.Cardholder) bool { return h != nil && h.Notify
 func (n *Notifier) Send(ctx context.Context, m notifiers.Message) (notifiers.Receipt, error) {
 	if m.Alert == nil || !n.Wants(m.Cardholder) {
 		return notifiers.Receipt{}, notifiers.Permanent(errors.New("twilio: the cardholder has no SMS number"))
+	}
+	if n.pace != nil {
+		// Queue, never drop: the wait is bounded by the caller's context.
+		if err := n.pace.Wait(ctx); err != nil {
+			return notifiers.Receipt{}, fmt.Errorf("twilio: waiting for a send slot (CARDWATCH_TWILIO_MPS): %w", err)
+		}
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, n.timeout, n.errTimeout)
 	defer cancel()

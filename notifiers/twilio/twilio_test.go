@@ -349,3 +349,27 @@ func TestPrintingHidesTheToken(t *testing.T) {
 		t.Errorf("printed: %s", s)
 	}
 }
+
+// TestSendPacesToMPS checks that sends over the account's rate wait their turn rather
+// than fail: the provider sees them spread out, and every one is accepted. Only a lower
+// bound on the spread is asserted, which a slow machine cannot break.
+func TestSendPacesToMPS(t *testing.T) {
+	m := testMessage()
+	srv := fakeTwilio(t, wantForm(m), answer{status: http.StatusCreated, body: accepted})
+	cfg := config(srv.URL)
+	cfg.MPS = 20
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for i := range 5 {
+		if _, err := n.Send(context.Background(), m); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	// At 20 a second with a burst of one, five sends span at least four intervals.
+	if took := time.Since(start); took < 4*50*time.Millisecond-10*time.Millisecond {
+		t.Errorf("5 sends at 20 MPS took %v: not paced", took)
+	}
+}
