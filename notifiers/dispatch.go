@@ -54,7 +54,8 @@ type Dispatcher struct {
 	Notifiers []Notifier
 	// Sent is the sent-log.
 	Sent SentLog
-	// Record publishes a delivery event; an error makes the dispatch retry.
+	// Record publishes a delivery event; an error makes the dispatch retry. Channels go
+	// out at once, so it must be safe for concurrent use, as Notifiers' Send is.
 	Record func(ctx context.Context, d Delivery) error
 	// Log gets one line per send.
 	Log *slog.Logger
@@ -101,95 +102,52 @@ type RetryError struct {
 func (e *RetryError) Error() string { return "retry: " + e.Err.Error() }
 func (e *RetryError) Unwrap() error { return e.Err }
 
-// Dispatch sends m on every channel that wants its cardholder and has no outcome yet.
+// Dispatch sends m on every channel that wants its cardholder and has no outcome yet,
+// all channels at once, so that a slow provider does not hold back the other one.
 // It returns nil when every channel is done (sent, or failed for good), and a
 // *RetryError when some channel should be tried again later; channels already done are
 // skipped then. attempt is the how-manieth time this alert is dispatched, for the events.
 func (d *Dispatcher) Dispatch(ctx context.Context, m Message, attempt int) error {
-	now := time.Now
-	if d.Now != nil {
-		now = d.Now
-	}
 	a := m.Alert
 	base := Delivery{AlertID: a.ID, TxnID: a.TxnID, Bank: a.Bank, CardholderID: a.CardholderID, Attempt: attempt}
-	var retry *RetryError
-	reached, sent, pending := 0, 0, 0
-	var failures []string
+	var wanted []Notifier
 	for _, n := range d.Notifiers {
-		if !n.Wants(m.Cardholder) {
-			continue
-		}
-		reached++
-		ch := n.Channel()
-		ev := base
-		ev.Channel = ch
-		if r, done, err := d.Sent.Sent(ctx, a.ID, ch); err != nil {
-			retry, pending = joinRetry(retry, err, 0), pending+1
-			continue
-		} else if done && r.Failed != "" {
-			failures = append(failures, ch+": "+r.Failed)
-			continue
-		} else if done {
-			// Sent before; its "sent" event may be what failed then. Recording it again
-			// is harmless: the event's id makes JetStream keep one.
-			sent++
-			ev.At, ev.Status, ev.ProviderID = now().UTC(), StatusSent, r.ProviderID
-			if err := d.Record(ctx, ev); err != nil {
-				retry = joinRetry(retry, err, 0)
-			}
-			continue
-		}
-		if wait := d.pausedFor(ch, now()); wait > 0 {
-			// The provider asked for a pause: no call until it is over.
-			retry, pending = joinRetry(retry, fmt.Errorf("%s: provider paused", ch), wait), pending+1
-			continue
-		}
-		r, err := n.Send(ctx, m)
-		ev.At = now().UTC()
-		class, wait := Classify(err)
-		if class == Retry || class == RetryLater {
-			if d.MaxAge > 0 && now().Sub(a.CreatedAt) > d.MaxAge {
-				err = fmt.Errorf("no success within %s: %w", d.MaxAge, err)
-				class = GiveUp
-			}
-		}
-		switch class {
-		case Done:
-			// Mark at once: it narrows the window in which a crash would send twice.
-			if err := d.Sent.MarkSent(ctx, a.ID, ch, r); err != nil {
-				d.Log.Error("alert sent but not marked; a redelivery may send it again", "alert", a.ID, "channel", ch, "err", err)
-			}
-			sent++
-			ev.Status, ev.ProviderID = StatusSent, r.ProviderID
-			d.Log.Info("alert sent", "alert", a.ID, "bank", a.Bank, "channel", ch, "attempt", attempt)
-		case GiveUp:
-			if err := d.Sent.MarkSent(ctx, a.ID, ch, Receipt{Failed: err.Error()}); err != nil {
-				retry = joinRetry(retry, err, 0)
-			}
-			failures = append(failures, ch+": "+err.Error())
-			ev.Status, ev.Error = StatusFailed, err.Error()
-			d.Log.Warn("alert cannot go out on this channel", "alert", a.ID, "channel", ch, "err", err)
-		default:
-			if class == RetryLater {
-				d.pause(ch, now().Add(wait))
-			}
-			pending++
-			ev.Status, ev.Error = StatusRetrying, err.Error()
-			retry = joinRetry(retry, fmt.Errorf("%s: %w", ch, err), wait)
-			d.Log.Warn("alert send failed, will retry", "alert", a.ID, "channel", ch, "attempt", attempt, "wait", wait, "err", err)
-		}
-		if err := d.Record(ctx, ev); err != nil {
-			retry = joinRetry(retry, err, 0)
+		if n.Wants(m.Cardholder) {
+			wanted = append(wanted, n)
 		}
 	}
-	if reached == 0 {
+	if len(wanted) == 0 {
 		ev := base
-		ev.Status, ev.At, ev.Error = StatusNoChannel, now().UTC(), "the cardholder has no channel cardwatch is configured for"
+		ev.Status, ev.At, ev.Error = StatusNoChannel, d.now().UTC(), "the cardholder has no channel cardwatch is configured for"
 		if err := d.Record(ctx, ev); err != nil {
 			return &RetryError{Err: err}
 		}
+		return nil
 	}
-	if reached > 0 && sent == 0 && pending == 0 && d.GiveUp != nil {
+	results := make([]outcome, len(wanted))
+	var wg sync.WaitGroup
+	for i, n := range wanted {
+		wg.Go(func() { results[i] = d.deliver(ctx, n, m, base) })
+	}
+	wg.Wait()
+
+	var retry *RetryError
+	sent, pending := 0, 0
+	var failures []string
+	for _, o := range results {
+		switch {
+		case o.sent:
+			sent++
+		case o.failed != "":
+			failures = append(failures, o.failed)
+		default:
+			pending++
+		}
+		if o.retry != nil {
+			retry = joinRetry(retry, o.retry, o.wait)
+		}
+	}
+	if sent == 0 && pending == 0 && d.GiveUp != nil {
 		// Every channel the cardholder has failed for good: operators must know.
 		if err := d.GiveUp(ctx, m, strings.Join(failures, "; ")); err != nil {
 			retry = joinRetry(retry, err, 0)
@@ -199,6 +157,76 @@ func (d *Dispatcher) Dispatch(ctx context.Context, m Message, attempt int) error
 		return retry
 	}
 	return nil
+}
+
+// outcome is what became of one channel in one dispatch.
+type outcome struct {
+	sent   bool
+	failed string // for good, with the reason
+	retry  error  // try the dispatch again (the channel, or only its event)
+	wait   time.Duration
+}
+
+func (d *Dispatcher) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
+}
+
+// deliver takes the alert through one channel: the sent-log, the provider's pause, the
+// send, its classification, the mark and the delivery event.
+func (d *Dispatcher) deliver(ctx context.Context, n Notifier, m Message, base Delivery) outcome {
+	a, ch := m.Alert, n.Channel()
+	ev := base
+	ev.Channel = ch
+	if r, done, err := d.Sent.Sent(ctx, a.ID, ch); err != nil {
+		return outcome{retry: err}
+	} else if done && r.Failed != "" {
+		return outcome{failed: ch + ": " + r.Failed}
+	} else if done {
+		// Sent before; its "sent" event may be what failed then. Recording it again
+		// is harmless: the event's id makes JetStream keep one.
+		ev.At, ev.Status, ev.ProviderID = d.now().UTC(), StatusSent, r.ProviderID
+		return outcome{sent: true, retry: d.Record(ctx, ev)}
+	}
+	if wait := d.pausedFor(ch, d.now()); wait > 0 {
+		// The provider asked for a pause: no call until it is over.
+		return outcome{retry: fmt.Errorf("%s: provider paused", ch), wait: wait}
+	}
+	r, err := n.Send(ctx, m)
+	ev.At = d.now().UTC()
+	class, wait := Classify(err)
+	if (class == Retry || class == RetryLater) && d.MaxAge > 0 && d.now().Sub(a.CreatedAt) > d.MaxAge {
+		err, class = fmt.Errorf("no success within %s: %w", d.MaxAge, err), GiveUp
+	}
+	var o outcome
+	switch class {
+	case Done:
+		// Mark at once: it narrows the window in which a crash would send twice.
+		if err := d.Sent.MarkSent(ctx, a.ID, ch, r); err != nil {
+			d.Log.Error("alert sent but not marked; a redelivery may send it again", "alert", a.ID, "channel", ch, "err", err)
+		}
+		o.sent = true
+		ev.Status, ev.ProviderID = StatusSent, r.ProviderID
+		d.Log.Info("alert sent", "alert", a.ID, "bank", a.Bank, "channel", ch, "attempt", ev.Attempt)
+	case GiveUp:
+		o.retry = d.Sent.MarkSent(ctx, a.ID, ch, Receipt{Failed: err.Error()})
+		o.failed = ch + ": " + err.Error()
+		ev.Status, ev.Error = StatusFailed, err.Error()
+		d.Log.Warn("alert cannot go out on this channel", "alert", a.ID, "channel", ch, "err", err)
+	default:
+		if class == RetryLater {
+			d.pause(ch, d.now().Add(wait))
+		}
+		o.retry, o.wait = fmt.Errorf("%s: %w", ch, err), wait
+		ev.Status, ev.Error = StatusRetrying, err.Error()
+		d.Log.Warn("alert send failed, will retry", "alert", a.ID, "channel", ch, "attempt", ev.Attempt, "wait", wait, "err", err)
+	}
+	if err := d.Record(ctx, ev); err != nil {
+		o.retry = errors.Join(o.retry, err)
+	}
+	return o
 }
 
 func joinRetry(r *RetryError, err error, wait time.Duration) *RetryError {

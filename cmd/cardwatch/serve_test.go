@@ -103,6 +103,8 @@ type fakeTwilio struct {
 	requests int
 	// failFirst is how many requests get a 500 before the fake accepts messages.
 	failFirst int
+	// hang, when set, holds every request until the test ends.
+	hang chan struct{}
 }
 
 func newFakeTwilio(t *testing.T) *fakeTwilio {
@@ -120,7 +122,16 @@ func newFakeTwilio(t *testing.T) *fakeTwilio {
 			return
 		}
 		f.mu.Lock()
+		hang := f.hang
 		f.requests++
+		if hang != nil {
+			f.mu.Unlock()
+			select {
+			case <-hang:
+			case <-r.Context().Done():
+			}
+			return
+		}
 		if f.requests <= f.failFirst {
 			f.mu.Unlock()
 			w.WriteHeader(http.StatusInternalServerError)
@@ -820,5 +831,26 @@ func TestPermanentFailureOnOneChannelStillReachesTheOther(t *testing.T) {
 	eventually(t, "two delivery events", func() bool { return len(e.streamMsgs(subscribers.StreamDeliveries)) >= 2 })
 	if n := len(e.streamMsgs(subscribers.StreamDLQ)); n != 0 {
 		t.Errorf("%d DLQ entries; the SMS went out, so the alert was delivered", n)
+	}
+}
+
+func TestHungProviderHoldsBackNothingElse(t *testing.T) {
+	e := newEnv(t)
+	release := make(chan struct{})
+	e.twilio.mu.Lock()
+	e.twilio.hang = release
+	e.twilio.mu.Unlock()
+	e.start()
+	t.Cleanup(func() { close(release) }) // after start's, so it runs before cardwatch stops
+	for i := range 3 {
+		e.publish("acme", testCardToken, event(t, map[string]any{"id": fmt.Sprintf("h-%d", i)}))
+	}
+	// Twilio answers nothing for 10 s per message; Slack must not wait for it.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(e.slack.messages()) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 3 Slack messages while Twilio hangs", len(e.slack.messages()))
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
