@@ -97,6 +97,9 @@ func (d *Dispatcher) pause(ch string, until time.Time) {
 type RetryError struct {
 	Err  error
 	Wait time.Duration
+	// Paced is true when only cardwatch's own pacing held the alert back: Wait is then
+	// the whole wait, with no backoff on top.
+	Paced bool
 }
 
 func (e *RetryError) Error() string { return "retry: " + e.Err.Error() }
@@ -133,8 +136,12 @@ func (d *Dispatcher) Dispatch(ctx context.Context, m Message, attempt int) error
 
 	var retry *RetryError
 	sent, pending := 0, 0
+	paced := true
 	var failures []string
 	for _, o := range results {
+		if o.retry != nil && !o.paced {
+			paced = false
+		}
 		switch {
 		case o.sent:
 			sent++
@@ -154,6 +161,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, m Message, attempt int) error
 		}
 	}
 	if retry != nil {
+		retry.Paced = paced
 		return retry
 	}
 	return nil
@@ -161,6 +169,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, m Message, attempt int) error
 
 // outcome is what became of one channel in one dispatch.
 type outcome struct {
+	paced  bool // held back by our own pacing
 	sent   bool
 	failed string // for good, with the reason
 	retry  error  // try the dispatch again (the channel, or only its event)
@@ -216,6 +225,11 @@ func (d *Dispatcher) deliver(ctx context.Context, n Notifier, m Message, base De
 		ev.Status, ev.Error = StatusFailed, err.Error()
 		d.Log.Warn("alert cannot go out on this channel", "alert", a.ID, "channel", ch, "err", err)
 	default:
+		var th *ThrottledError
+		if errors.As(err, &th) {
+			// Held back by our own pacing: no provider was asked, nothing to record.
+			return outcome{retry: fmt.Errorf("%s: %w", ch, err), wait: wait, paced: true}
+		}
 		if class == RetryLater {
 			d.pause(ch, d.now().Add(wait))
 		}

@@ -68,6 +68,23 @@ func RetryAfter(err error, wait time.Duration) error {
 	return &RetryAfterError{Err: err, Wait: wait}
 }
 
+// ThrottledError is a send cardwatch itself held back to keep to a provider's rate (a
+// channel's pace, the account's messages per second): try again after Wait. Unlike a
+// RetryAfterError it says nothing about the provider, so nothing else is paused, and the
+// message waits in JetStream rather than in memory.
+type ThrottledError struct {
+	Err  error
+	Wait time.Duration
+}
+
+func (e *ThrottledError) Error() string {
+	return "throttled for " + e.Wait.String() + ": " + e.Err.Error()
+}
+func (e *ThrottledError) Unwrap() error { return e.Err }
+
+// Throttled wraps err as a ThrottledError.
+func Throttled(err error, wait time.Duration) error { return &ThrottledError{Err: err, Wait: wait} }
+
 // Classify says what to do after Send returned err, and how long to wait for RetryLater.
 // Context cancellation is transient: the process is stopping, and the message will be
 // retried by whoever picks the work up.
@@ -82,6 +99,10 @@ func Classify(err error) (Class, time.Duration) {
 	var r *RetryAfterError
 	if errors.As(err, &r) {
 		return RetryLater, r.Wait
+	}
+	var th *ThrottledError
+	if errors.As(err, &th) {
+		return RetryLater, th.Wait
 	}
 	return Retry, 0
 }

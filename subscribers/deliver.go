@@ -31,6 +31,11 @@ type Deliverer struct {
 	// Concurrency is how many alerts are sent at once, so a slow provider answer holds
 	// up one slot, not the feed.
 	Concurrency int
+	// AckWait is how long an alert may be in hand before the server gives it to
+	// another instance; after a crash, that is how long its alerts wait.
+	AckWait time.Duration
+
+	inHand sync.Map // alert id → true, while being delivered
 }
 
 // Run delivers alerts until ctx ends, then lets the sends in hand finish.
@@ -41,10 +46,11 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		Description:   "cardwatch: alerts to cardholders",
 		FilterSubject: d.Subjects.all("alerts"),
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       2 * time.Minute,
-		// No more in hand than being worked on: a message waiting in a queue of ours
-		// would run out its AckWait and be redelivered while the first copy still runs.
-		MaxAckPending: n,
+		AckWait:       ackWait(d.AckWait),
+		// Little more in hand than being worked on: a message waiting in a queue of ours
+		// must not run out its AckWait and be redelivered while the first copy runs.
+		// Handle tells the server it is in progress when it starts.
+		MaxAckPending: 2 * n,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
@@ -76,6 +82,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 // Handle delivers one alert and acknowledges it, or asks for it again after a backoff
 // (or the wait a provider asked for) when a channel should be retried.
 func (d *Deliverer) Handle(ctx context.Context, msg jetstream.Msg) {
+	_ = msg.InProgress() // it may have waited for a slot: restart its AckWait
 	attempt := 1
 	if meta, err := msg.Metadata(); err == nil {
 		attempt = int(meta.NumDelivered)
@@ -87,6 +94,28 @@ func (d *Deliverer) Handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.Term()
 		return
 	}
+	// One copy of an alert at a time in this process: a redelivery that overtakes a slow
+	// first copy would pass the sent-log check before the first marks it.
+	if _, busy := d.inHand.LoadOrStore(a.ID, true); busy {
+		_ = msg.NakWithDelay(ackWait(d.AckWait))
+		return
+	}
+	defer d.inHand.Delete(a.ID)
+	// Keep the server from giving it to another instance while it is in hand.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		t := time.NewTicker(ackWait(d.AckWait) / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
 	h := d.Rules.Load().Lookup(a.Bank, a.CardholderID)
 	if h == nil {
 		// The cardholder left the rules file between the alert and its delivery.
@@ -108,6 +137,10 @@ func ackOrRetry(msg jetstream.Msg, err error, attempt int) {
 	var re *notifiers.RetryError
 	wait := time.Duration(0)
 	if errors.As(err, &re) {
+		if re.Paced {
+			_ = msg.NakWithDelay(re.Wait) // its turn, not a failure: no backoff
+			return
+		}
 		wait = re.Wait
 	}
 	_ = msg.NakWithDelay(max(wait, Backoff(attempt)))
@@ -152,4 +185,12 @@ func UndeliveredToDLQ(js jetstream.JetStream, subj Subjects, m *Metrics) func(co
 		m.DLQ.WithLabelValues(dl.Kind).Inc()
 		return publishJSON(ctx, js, subj.DLQ(a.Bank), "dlq.undelivered."+a.ID, dl)
 	}
+}
+
+// ackWait is the consumers' AckWait: 30 s unless set.
+func ackWait(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 30 * time.Second
+	}
+	return d
 }

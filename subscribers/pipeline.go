@@ -42,6 +42,9 @@ type Pipeline struct {
 	// MaxAckPending bounds the transactions in flight, and with it memory, whatever the
 	// backlog.
 	MaxAckPending int
+	// AckWait is how long a transaction may be in hand before it is redelivered; after
+	// a crash, that is how long the transactions it held wait.
+	AckWait time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Observe, when set, hears each transaction's subject and outcome once handled.
@@ -63,7 +66,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		Description:   "cardwatch: transactions through the rules",
 		FilterSubject: p.Subjects.TxnAll(),
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
+		AckWait:       ackWait(p.AckWait),
 		MaxAckPending: max(p.MaxAckPending, workers),
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})

@@ -49,6 +49,7 @@ type Config struct {
 	MaxAckPending    int           `envconfig:"CARDWATCH_MAX_ACK_PENDING" default:"4096"`
 	DeliveryWorkers  int           `envconfig:"CARDWATCH_DELIVERY_WORKERS" default:"32"`
 	DeliveryMaxAge   time.Duration `envconfig:"CARDWATCH_DELIVERY_MAX_AGE" default:"1h"`
+	AckWait          time.Duration `envconfig:"CARDWATCH_ACK_WAIT" default:"30s"`
 	ShutdownTimeout  time.Duration `envconfig:"CARDWATCH_SHUTDOWN_TIMEOUT" default:"20s"`
 	LogFormat        string        `envconfig:"CARDWATCH_LOG_FORMAT" default:"text"`
 }
@@ -107,6 +108,9 @@ func (c Config) Validate() error {
 	}
 	if c.DeliveryWorkers < 1 {
 		bad("DELIVERY_WORKERS", "must be at least 1")
+	}
+	if c.AckWait < time.Second {
+		bad("ACK_WAIT", "must be at least 1s")
 	}
 	if c.DeliveryMaxAge <= 0 {
 		bad("DELIVERY_MAX_AGE", "must be positive")

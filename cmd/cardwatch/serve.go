@@ -226,11 +226,11 @@ func (a *app) run(ctx context.Context) error {
 	pipe := &subscribers.Pipeline{
 		JS: js, Subjects: subj, Rules: &current, Known: known, Alerts: alerts,
 		ReportURL: links.URL, Metrics: metrics, Log: log, Durable: "cardwatch",
-		Workers: cfg.Workers, MaxAckPending: cfg.MaxAckPending, Observe: a.observe,
+		Workers: cfg.Workers, MaxAckPending: cfg.MaxAckPending, AckWait: cfg.AckWait, Observe: a.observe,
 	}
 	deliver := &subscribers.Deliverer{
 		JS: js, Subjects: subj, Rules: &current, Log: log, Durable: "cardwatch_deliver",
-		Concurrency: cfg.DeliveryWorkers,
+		Concurrency: cfg.DeliveryWorkers, AckWait: cfg.AckWait,
 		Dispatcher: &notifiers.Dispatcher{
 			Notifiers: a.notifiers, Sent: sent, Log: log,
 			Record: record, MaxAge: cfg.DeliveryMaxAge,

@@ -88,7 +88,7 @@ func (n *Notifier) pace(ctx context.Context, to string) error {
 		n.paces[to] = l
 	}
 	n.mu.Unlock()
-	return l.Wait(ctx)
+	return notifiers.Pace(ctx, l, "slack: the channel")
 }
 
 var _ notifiers.Notifier = (*Notifier)(nil)
@@ -131,7 +131,7 @@ func (n *Notifier) Send(ctx context.Context, m notifiers.Message) (notifiers.Rec
 	}
 	to := m.Cardholder.Notify.Slack
 	if err := n.pace(ctx, to); err != nil {
-		return notifiers.Receipt{}, fmt.Errorf("slack: waiting for a send slot: %w", err)
+		return notifiers.Receipt{}, err
 	}
 	channel, ts, err := n.api.PostMessageContext(ctx, to,
 		slack.MsgOptionText(notifiers.PlainText(m), true),

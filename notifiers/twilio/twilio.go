@@ -177,9 +177,8 @@ func (n *Notifier) Send(ctx context.Context, m notifiers.Message) (notifiers.Rec
 		return notifiers.Receipt{}, notifiers.Permanent(errors.New("twilio: the cardholder has no SMS number"))
 	}
 	if n.pace != nil {
-		// Queue, never drop: the wait is bounded by the caller's context.
-		if err := n.pace.Wait(ctx); err != nil {
-			return notifiers.Receipt{}, fmt.Errorf("twilio: waiting for a send slot (CARDWATCH_TWILIO_MPS): %w", err)
+		if err := notifiers.Pace(ctx, n.pace, "twilio: the account (CARDWATCH_TWILIO_MPS)"); err != nil {
+			return notifiers.Receipt{}, err
 		}
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, n.timeout, n.errTimeout)
