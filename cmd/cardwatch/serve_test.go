@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -233,14 +234,16 @@ func (f *fakeSlack) messages() []map[string]string {
 // env is one test's world: a NATS server of its own, fake providers, a rules file, and
 // the log of every cardwatch run in it.
 type env struct {
-	t      *testing.T
-	url    string
-	rules  string
-	twilio *fakeTwilio
-	slack  *fakeSlack
-	logs   *syncBuffer
-	nc     *nats.Conn
-	js     jetstream.JetStream
+	t        *testing.T
+	server   *server.Server
+	storeDir string
+	url      string
+	rules    string
+	twilio   *fakeTwilio
+	slack    *fakeSlack
+	logs     *syncBuffer
+	nc       *nats.Conn
+	js       jetstream.JetStream
 }
 
 type syncBuffer struct {
@@ -262,12 +265,14 @@ func (s *syncBuffer) String() string {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ns, err := subscribers.StartEmbedded(subscribers.EmbeddedConfig{Addr: "127.0.0.1:0", DataDir: t.TempDir()})
+	dir := t.TempDir()
+	ns, err := subscribers.StartEmbedded(subscribers.EmbeddedConfig{Addr: "127.0.0.1:0", DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	e := &env{t: t, url: ns.ClientURL(), twilio: newFakeTwilio(t), slack: newFakeSlack(t), logs: &syncBuffer{}}
+	e := &env{t: t, url: ns.ClientURL(), twilio: newFakeTwilio(t), slack: newFakeSlack(t), logs: &syncBuffer{},
+		server: ns, storeDir: dir}
+	t.Cleanup(func() { e.server.Shutdown(); e.server.WaitForShutdown() })
 	e.rules = filepath.Join(t.TempDir(), "rules.yaml")
 	if err := os.WriteFile(e.rules, []byte(testRules), 0o600); err != nil {
 		t.Fatal(err)
@@ -852,5 +857,56 @@ func TestHungProviderHoldsBackNothingElse(t *testing.T) {
 			t.Fatalf("%d of 3 Slack messages while Twilio hangs", len(e.slack.messages()))
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// restartNATS stops the NATS server, runs during while it is down, and starts it again
+// on the same address and store, as an operator's restart or a network cut would look.
+func (e *env) restartNATS(during func()) {
+	e.t.Helper()
+	u, _ := url.Parse(e.url)
+	e.server.Shutdown()
+	e.server.WaitForShutdown()
+	during()
+	ns, err := subscribers.StartEmbedded(subscribers.EmbeddedConfig{Addr: u.Host, DataDir: e.storeDir})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.server = ns
+}
+
+func TestNATSOutageLosesNothing(t *testing.T) {
+	e := newEnv(t)
+	r := e.start()
+	const total = 40
+	send := func(from, to int) {
+		for i := from; i < to; i++ {
+			e.publish("acme", testCardToken, event(t, map[string]any{"id": fmt.Sprintf("n-%02d", i)}))
+		}
+	}
+	send(0, total/2)
+	eventually(t, "some SMS before the outage", func() bool { return len(e.twilio.messages()) >= 5 })
+	readyz := func() int {
+		res, err := http.Get(r.app.httpURL + "/readyz")
+		if err != nil {
+			return 0
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	e.restartNATS(func() {
+		eventually(t, "not ready while NATS is down", func() bool { return readyz() == http.StatusServiceUnavailable })
+		time.Sleep(2 * time.Second) // the rest of the outage, which is what is under test
+	})
+	eventually(t, "ready again", func() bool { return readyz() == http.StatusOK })
+	send(total/2, total)
+	eventually(t, "every SMS", func() bool { return len(e.twilio.messages()) >= total })
+	seen := map[string]bool{}
+	for _, m := range e.twilio.messages() {
+		seen[m.Get("Body")] = true
+	}
+	t.Logf("NATS down 3 s mid-stream: %d of %d alerts sent by SMS, %d messages", len(seen), total, len(e.twilio.messages()))
+	if len(seen) != total {
+		t.Errorf("%d distinct SMS of %d", len(seen), total)
 	}
 }
