@@ -103,9 +103,12 @@ func TestKilledMidStreamLosesNothing(t *testing.T) {
 		_ = cmd.Wait()
 	}
 	cmd := start()
+	stopped := false
 	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
+		if !stopped {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
 	}()
 	deadline := time.Now().Add(90 * time.Second)
 	distinctSlack := func() int {
@@ -131,5 +134,12 @@ func TestKilledMidStreamLosesNothing(t *testing.T) {
 	}
 	if n := len(e.streamMsgs(subscribers.StreamAlerts)); n != total {
 		t.Errorf("%d alerts on the bank's feed, want %d", n, total)
+	}
+	// SIGTERM: finish what is in hand and exit 0.
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	stopped = true
+	if err != nil {
+		t.Errorf("after SIGTERM: %v (want exit 0)", err)
 	}
 }
