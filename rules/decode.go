@@ -309,11 +309,13 @@ func (d *decoder) code(dst *string, path string, table map[string]string) error 
 	return nil
 }
 
-func (d *decoder) card(c *Card) error {
+// object reads a nested object (or a null, which leaves it empty), handing each member
+// to field by name; field skips the names it does not know.
+func (d *decoder) object(path string, field func(name string) error) error {
 	if d.dec.PeekKind() == 'n' {
 		return d.dec.SkipValue()
 	}
-	if err := d.open("card", ""); err != nil {
+	if err := d.open(path, ""); err != nil {
 		return err
 	}
 	for d.dec.PeekKind() == '"' {
@@ -321,82 +323,56 @@ func (d *decoder) card(c *Card) error {
 		if err != nil {
 			return err
 		}
-		switch name {
-		case "token":
-			err = d.text(&c.Token, "card.token")
-		case "last4":
-			err = d.text(&c.Last4, "card.last4")
-		default:
-			err = d.dec.SkipValue()
-		}
-		if err != nil {
+		if err := field(name); err != nil {
 			return d.wrap(err)
 		}
 	}
 	return d.close()
+}
+
+func (d *decoder) card(c *Card) error {
+	return d.object("card", func(name string) error {
+		switch name {
+		case "token":
+			return d.text(&c.Token, "card.token")
+		case "last4":
+			return d.text(&c.Last4, "card.last4")
+		}
+		return d.dec.SkipValue()
+	})
 }
 
 func (d *decoder) merchant(m *Merchant) error {
-	if d.dec.PeekKind() == 'n' {
-		return d.dec.SkipValue()
-	}
-	if err := d.open("merchant", ""); err != nil {
-		return err
-	}
-	for d.dec.PeekKind() == '"' {
-		name, err := d.readName()
-		if err != nil {
-			return err
-		}
+	return d.object("merchant", func(name string) error {
 		switch name {
 		case "id":
-			err = d.text(&m.ID, "merchant.id")
+			return d.text(&m.ID, "merchant.id")
 		case "name":
-			err = d.text(&m.Name, "merchant.name")
+			return d.text(&m.Name, "merchant.name")
 		case "mcc":
-			err = d.text(&m.MCC, "merchant.mcc")
+			return d.text(&m.MCC, "merchant.mcc")
 		case "city":
-			err = d.text(&m.City, "merchant.city")
+			return d.text(&m.City, "merchant.city")
 		case "country":
-			err = d.code(&m.Country, "merchant.country", countryCodes)
-		default:
-			err = d.dec.SkipValue()
+			return d.code(&m.Country, "merchant.country", countryCodes)
 		}
-		if err != nil {
-			return d.wrap(err)
-		}
-	}
-	return d.close()
+		return d.dec.SkipValue()
+	})
 }
 
 func (d *decoder) terminal(t *Terminal) error {
-	if d.dec.PeekKind() == 'n' {
-		return d.dec.SkipValue()
-	}
-	if err := d.open("terminal", ""); err != nil {
-		return err
-	}
-	for d.dec.PeekKind() == '"' {
-		name, err := d.readName()
-		if err != nil {
-			return err
-		}
+	return d.object("terminal", func(name string) error {
 		switch name {
 		case "id":
-			err = d.text(&t.ID, "terminal.id")
+			return d.text(&t.ID, "terminal.id")
 		case "country":
-			err = d.code(&t.Country, "terminal.country", countryCodes)
+			return d.code(&t.Country, "terminal.country", countryCodes)
 		case "entry_mode":
-			err = d.enum(&t.EntryMode, "terminal.entry_mode",
+			return d.enum(&t.EntryMode, "terminal.entry_mode",
 				EntryChip, EntryContactless, EntryMagstripe, EntryManual, EntryEcommerce, EntryATM)
-		default:
-			err = d.dec.SkipValue()
 		}
-		if err != nil {
-			return d.wrap(err)
-		}
-	}
-	return d.close()
+		return d.dec.SkipValue()
+	})
 }
 
 // money reads {"value": "1250.00" or 1250.00, "currency": "EUR"} exactly: the value is
