@@ -46,6 +46,8 @@ type Delivery struct {
 	Error        string    `json:"error,omitempty"`
 	Attempt      int       `json:"attempt"`
 	At           time.Time `json:"at"`
+	// AlertedAt is when the alert was raised, so At - AlertedAt is how long it took.
+	AlertedAt time.Time `json:"alerted_at"`
 }
 
 // Dispatcher sends an alert on every channel the cardholder has, once per channel.
@@ -112,7 +114,7 @@ func (e *RetryError) Unwrap() error { return e.Err }
 // skipped then. attempt is the how-manieth time this alert is dispatched, for the events.
 func (d *Dispatcher) Dispatch(ctx context.Context, m Message, attempt int) error {
 	a := m.Alert
-	base := Delivery{AlertID: a.ID, TxnID: a.TxnID, Bank: a.Bank, CardholderID: a.CardholderID, Attempt: attempt}
+	base := Delivery{AlertID: a.ID, TxnID: a.TxnID, Bank: a.Bank, CardholderID: a.CardholderID, Attempt: attempt, AlertedAt: a.CreatedAt}
 	var wanted []Notifier
 	for _, n := range d.Notifiers {
 		if n.Wants(m.Cardholder) {

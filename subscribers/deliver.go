@@ -160,6 +160,9 @@ func Backoff(attempt int) time.Duration {
 func DeliveryRecorder(js jetstream.JetStream, subj Subjects, m *Metrics) func(context.Context, notifiers.Delivery) error {
 	return func(ctx context.Context, ev notifiers.Delivery) error {
 		m.Deliveries.WithLabelValues(ev.Channel, ev.Status).Inc()
+		if ev.Status == notifiers.StatusSent && !ev.AlertedAt.IsZero() && ev.Attempt > 0 {
+			m.AlertToSent.WithLabelValues(ev.Channel).Observe(ev.At.Sub(ev.AlertedAt).Seconds())
+		}
 		// A channel is sent once, so its "sent" event has one id whatever the attempt:
 		// the dispatcher records it again when an earlier record was lost.
 		id := fmt.Sprintf("%s.%s.%s.%d", ev.AlertID, ev.Channel, ev.Status, ev.Attempt)
@@ -193,4 +196,22 @@ func ackWait(d time.Duration) time.Duration {
 		return 30 * time.Second
 	}
 	return d
+}
+
+// WatchLag keeps the consumer lag gauge up to date for a consumer until ctx ends.
+func WatchLag(ctx context.Context, js jetstream.JetStream, stream, consumer string, m *Metrics, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if c, err := js.Consumer(ctx, stream, consumer); err == nil {
+			if info, err := c.Info(ctx); err == nil {
+				m.Pending.WithLabelValues(consumer).Set(float64(info.NumPending))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -11,7 +11,11 @@ type Metrics struct {
 	DLQ          *prometheus.CounterVec
 	Reports      *prometheus.CounterVec
 	TxnToAlert   prometheus.Histogram
-	RulesLoaded  prometheus.Gauge
+	// AlertToSent is the time from an alert to a provider accepting its message.
+	AlertToSent *prometheus.HistogramVec
+	// Pending is what a consumer has not yet been given, by consumer: the backlog.
+	Pending     *prometheus.GaugeVec
+	RulesLoaded prometheus.Gauge
 }
 
 // Transaction outcomes, the values of the outcome label.
@@ -47,12 +51,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from a transaction being stored in JetStream to its alert being published.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}),
+		AlertToSent: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "cardwatch_alert_to_sent_seconds",
+			Help:    "Time from an alert being raised to a provider accepting its message, by channel.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 16),
+		}, []string{"channel"}),
+		Pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cardwatch_consumer_pending", Help: "Messages in the stream not yet delivered to the consumer (consumer lag).",
+		}, []string{"consumer"}),
 		RulesLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cardwatch_rules_cardholders", Help: "Cardholders in the rules in force.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Transactions, m.Alerts, m.Deliveries, m.DLQ, m.Reports, m.TxnToAlert, m.RulesLoaded)
+		reg.MustRegister(m.Transactions, m.Alerts, m.Deliveries, m.DLQ, m.Reports, m.TxnToAlert, m.AlertToSent, m.Pending, m.RulesLoaded)
 	}
 	return m
 }
