@@ -106,6 +106,8 @@ type fakeTwilio struct {
 	failFirst int
 	// hang, when set, holds every request until the test ends.
 	hang chan struct{}
+	// failUntil, when set, answers 503 to every request before it.
+	failUntil time.Time
 }
 
 func newFakeTwilio(t *testing.T) *fakeTwilio {
@@ -133,7 +135,7 @@ func newFakeTwilio(t *testing.T) *fakeTwilio {
 			}
 			return
 		}
-		if f.requests <= f.failFirst {
+		if f.requests <= f.failFirst || time.Now().Before(f.failUntil) {
 			f.mu.Unlock()
 			w.WriteHeader(http.StatusInternalServerError)
 			_, _ = io.WriteString(w, `{"code":20500,"message":"Internal Server Error","status":500}`)
@@ -909,4 +911,29 @@ func TestNATSOutageLosesNothing(t *testing.T) {
 	if len(seen) != total {
 		t.Errorf("%d distinct SMS of %d", len(seen), total)
 	}
+}
+
+// TestBacklogAfterProviderRecovery measures how long after Twilio comes back the alerts
+// that piled up during its outage are all delivered. It reports the figure; the
+// functional check is that every one is delivered, once.
+func TestBacklogAfterProviderRecovery(t *testing.T) {
+	e := newEnv(t)
+	const outage, total = 5 * time.Second, 50
+	recovery := time.Now().Add(outage)
+	e.twilio.mu.Lock()
+	e.twilio.failUntil = recovery
+	e.twilio.mu.Unlock()
+	e.start()
+	for i := range total {
+		e.publish("acme", testCardToken, event(t, map[string]any{"id": fmt.Sprintf("b-%02d", i)}))
+	}
+	deadline := time.Now().Add(outage + 60*time.Second)
+	for len(e.twilio.messages()) < total && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	done := time.Now()
+	if n := len(e.twilio.messages()); n != total {
+		t.Fatalf("%d of %d SMS after the outage", n, total)
+	}
+	t.Logf("Twilio down %s with %d alerts waiting: all delivered %.1f s after it recovered", outage, total, done.Sub(recovery).Seconds())
 }
