@@ -36,16 +36,23 @@ const (
 // Delivery is one outcome of sending an alert on a channel, published to
 // cardwatch.deliveries.<bank>. Like the alert, it carries no phone number or card token.
 type Delivery struct {
-	AlertID      string    `json:"alert_id"`
-	TxnID        string    `json:"txn_id"`
-	Bank         string    `json:"bank"`
-	CardholderID string    `json:"cardholder_id"`
-	Channel      string    `json:"channel"`
-	Status       string    `json:"status"`
-	ProviderID   string    `json:"provider_id,omitempty"`
-	Error        string    `json:"error,omitempty"`
-	Attempt      int       `json:"attempt"`
-	At           time.Time `json:"at"`
+	// AlertID, TxnID, Bank and CardholderID say which alert this is about.
+	AlertID      string `json:"alert_id"`
+	TxnID        string `json:"txn_id"`
+	Bank         string `json:"bank"`
+	CardholderID string `json:"cardholder_id"`
+	// Channel is "sms", "slack" or "console"; empty for a no_channel event.
+	Channel string `json:"channel"`
+	// Status is one of the Status constants, or a provider's receipt status.
+	Status string `json:"status"`
+	// ProviderID is the provider's message id (Twilio SID, Slack channel/ts).
+	ProviderID string `json:"provider_id,omitempty"`
+	// Error says why, for retrying and failed; it never holds a secret or a full number.
+	Error string `json:"error,omitempty"`
+	// Attempt is the how-manieth delivery of the alert this was.
+	Attempt int `json:"attempt"`
+	// At is when this happened.
+	At time.Time `json:"at"`
 	// AlertedAt is when the alert was raised, so At - AlertedAt is how long it took.
 	AlertedAt time.Time `json:"alerted_at"`
 }
@@ -97,7 +104,9 @@ func (d *Dispatcher) pause(ch string, until time.Time) {
 // RetryError is returned by Dispatch when at least one channel must be tried again; Wait
 // is the longest wait a provider asked for (0: use backoff).
 type RetryError struct {
-	Err  error
+	// Err is every channel's error, joined.
+	Err error
+	// Wait is the longest wait a provider or our pacing asked for.
 	Wait time.Duration
 	// Paced is true when only cardwatch's own pacing held the alert back: Wait is then
 	// the whole wait, with no backoff on top.

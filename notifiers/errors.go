@@ -35,7 +35,10 @@ func (c Class) String() string {
 }
 
 // PermanentError marks a failure that retrying cannot fix for this message and channel.
-type PermanentError struct{ Err error }
+type PermanentError struct {
+	// Err is the provider's error.
+	Err error
+}
 
 func (e *PermanentError) Error() string { return "permanent: " + e.Err.Error() }
 func (e *PermanentError) Unwrap() error { return e.Err }
@@ -51,7 +54,9 @@ func Permanent(err error) error {
 // RetryAfterError is a failure the provider asked to retry after Wait, such as a 429
 // with Retry-After. The wait applies to the provider account, not only the one message.
 type RetryAfterError struct {
-	Err  error
+	// Err is the provider's error.
+	Err error
+	// Wait is what the provider asked for.
 	Wait time.Duration
 }
 
@@ -73,7 +78,9 @@ func RetryAfter(err error, wait time.Duration) error {
 // RetryAfterError it says nothing about the provider, so nothing else is paused, and the
 // message waits in JetStream rather than in memory.
 type ThrottledError struct {
-	Err  error
+	// Err says which rate was reached.
+	Err error
+	// Wait is when the next slot comes.
 	Wait time.Duration
 }
 

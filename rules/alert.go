@@ -12,21 +12,32 @@ import (
 type Alert struct {
 	// ID is derived from the bank and transaction id, so a redelivered transaction gives
 	// the same alert.
-	ID            string    `json:"id"`
-	TxnID         string    `json:"txn_id"`
-	Bank          string    `json:"bank"`
-	CardholderID  string    `json:"cardholder_id"`
-	CardLast4     string    `json:"card_last4"`
-	Amount        Money     `json:"amount"`
-	BillingAmount *Money    `json:"billing_amount,omitempty"`
-	Merchant      Merchant  `json:"merchant"`
-	Terminal      Terminal  `json:"terminal"`
-	Status        string    `json:"status"`
-	OccurredAt    time.Time `json:"occurred_at"`
+	ID string `json:"id"`
+	// TxnID is the bank's id of the transaction.
+	TxnID string `json:"txn_id"`
+	// Bank is the bank id of the subject the transaction came on.
+	Bank string `json:"bank"`
+	// CardholderID is the cardholder alerted.
+	CardholderID string `json:"cardholder_id"`
+	// CardLast4 is how the cardholder recognises the card; never the token or number.
+	CardLast4 string `json:"card_last4"`
+	// Amount is what the merchant charged.
+	Amount Money `json:"amount"`
+	// BillingAmount is the amount in the cardholder's currency, when the bank sent it.
+	BillingAmount *Money `json:"billing_amount,omitempty"`
+	// Merchant is where the card was used.
+	Merchant Merchant `json:"merchant"`
+	// Terminal is what read the card.
+	Terminal Terminal `json:"terminal"`
+	// Status is the transaction's: approved or declined.
+	Status string `json:"status"`
+	// OccurredAt is when the card was used.
+	OccurredAt time.Time `json:"occurred_at"`
 	// Reasons are the rules that fired, in rule order, each with a sentence.
 	Reasons []Reason `json:"reasons"`
 	// ReportURL is the one-tap answer link.
-	ReportURL string    `json:"report_url"`
+	ReportURL string `json:"report_url"`
+	// CreatedAt is when cardwatch raised the alert.
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -121,13 +132,20 @@ const (
 // Report is a cardholder's answer to an alert, published to cardwatch.reports.<bank> so
 // that the bank can freeze the card.
 type Report struct {
-	AlertID      string `json:"alert_id"`
-	TxnID        string `json:"txn_id"`
-	Bank         string `json:"bank"`
+	// AlertID is the alert answered.
+	AlertID string `json:"alert_id"`
+	// TxnID is the transaction the alert was about.
+	TxnID string `json:"txn_id"`
+	// Bank is the bank to tell.
+	Bank string `json:"bank"`
+	// CardholderID is who answered.
 	CardholderID string `json:"cardholder_id"`
 	// CardToken is here, and only here, because the bank needs it to block the card.
-	CardToken  string    `json:"card_token"`
-	Verdict    string    `json:"verdict"`
-	Channel    string    `json:"channel"`
+	CardToken string `json:"card_token"`
+	// Verdict is VerdictFraud or VerdictLegit.
+	Verdict string `json:"verdict"`
+	// Channel is where the answer came from: sms, slack or web.
+	Channel string `json:"channel"`
+	// ReportedAt is when the cardholder answered.
 	ReportedAt time.Time `json:"reported_at"`
 }

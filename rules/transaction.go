@@ -41,10 +41,15 @@ type Card struct {
 
 // Merchant is the business the card was used at.
 type Merchant struct {
-	ID      string `json:"id,omitempty"`
-	Name    string `json:"name,omitempty"`
-	MCC     string `json:"mcc,omitempty"`
-	City    string `json:"city,omitempty"`
+	// ID is the acquirer's merchant id; it identifies the merchant for unknown_merchant.
+	ID string `json:"id,omitempty"`
+	// Name is what the cardholder sees on the statement.
+	Name string `json:"name,omitempty"`
+	// MCC is the four-digit merchant category code.
+	MCC string `json:"mcc,omitempty"`
+	// City is where the merchant is.
+	City string `json:"city,omitempty"`
+	// Country is the merchant's ISO 3166-1 alpha-2 country.
 	Country string `json:"country,omitempty"`
 }
 
@@ -67,8 +72,11 @@ func (m Merchant) Label() string {
 
 // Terminal is the device that read the card.
 type Terminal struct {
-	ID        string `json:"id,omitempty"`
-	Country   string `json:"country,omitempty"`
+	// ID is the terminal's id at the acquirer.
+	ID string `json:"id,omitempty"`
+	// Country is where the terminal is (ISO 3166-1 alpha-2), for foreign_terminal.
+	Country string `json:"country,omitempty"`
+	// EntryMode is how the card was read: one of the Entry constants.
 	EntryMode string `json:"entry_mode,omitempty"`
 }
 

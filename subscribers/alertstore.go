@@ -17,9 +17,12 @@ import (
 // AlertRecord is what cardwatch keeps of an alert, by alert id: the alert itself, the card
 // token the bank needs to freeze the card once the cardholder answers, and the answer.
 type AlertRecord struct {
-	Alert     rules.Alert   `json:"alert"`
-	CardToken string        `json:"card_token"`
-	Answer    *rules.Report `json:"answer,omitempty"`
+	// Alert is the alert as published.
+	Alert rules.Alert `json:"alert"`
+	// CardToken is kept for the report, which the bank needs to block the card.
+	CardToken string `json:"card_token"`
+	// Answer is the cardholder's first answer, nil until there is one.
+	Answer *rules.Report `json:"answer,omitempty"`
 }
 
 // AlertStore keeps AlertRecords in a JetStream key-value bucket, so that every instance

@@ -21,11 +21,16 @@ import (
 // the notifiers. The alert stream is the delivery queue: an alert not yet acknowledged
 // is delivered again after a crash, and the sent-log keeps each channel to one message.
 type Deliverer struct {
-	JS         jetstream.JetStream
-	Subjects   Subjects
-	Rules      *atomic.Pointer[rules.Book]
+	// JS is the JetStream context of the alert consumer.
+	JS jetstream.JetStream
+	// Subjects builds the subjects under the configured prefix.
+	Subjects Subjects
+	// Rules is the rules book in force, for the cardholders' contacts.
+	Rules *atomic.Pointer[rules.Book]
+	// Dispatcher sends on the channels.
 	Dispatcher *notifiers.Dispatcher
-	Log        *slog.Logger
+	// Log gets one line per event that matters.
+	Log *slog.Logger
 	// Durable is the consumer's name, shared by every instance.
 	Durable string
 	// Concurrency is how many alerts are sent at once, so a slow provider answer holds

@@ -5,16 +5,23 @@ import "github.com/prometheus/client_golang/prometheus"
 // Metrics are cardwatch's Prometheus metrics. Labels are bounded sets (outcomes, rule
 // names, channels), never a bank's card token, a phone number or an id.
 type Metrics struct {
+	// Transactions counts transactions by outcome (the Outcome constants).
 	Transactions *prometheus.CounterVec
-	Alerts       *prometheus.CounterVec
-	Deliveries   *prometheus.CounterVec
-	DLQ          *prometheus.CounterVec
-	Reports      *prometheus.CounterVec
-	TxnToAlert   prometheus.Histogram
+	// Alerts counts the rules that fired in alerts, by rule.
+	Alerts *prometheus.CounterVec
+	// Deliveries counts delivery events by channel and status.
+	Deliveries *prometheus.CounterVec
+	// DLQ counts DLQ entries by kind.
+	DLQ *prometheus.CounterVec
+	// Reports counts first answers by verdict and channel.
+	Reports *prometheus.CounterVec
+	// TxnToAlert is the time from a transaction being stored to its alert published.
+	TxnToAlert prometheus.Histogram
 	// AlertToSent is the time from an alert to a provider accepting its message.
 	AlertToSent *prometheus.HistogramVec
 	// Pending is what a consumer has not yet been given, by consumer: the backlog.
-	Pending     *prometheus.GaugeVec
+	Pending *prometheus.GaugeVec
+	// RulesLoaded is the number of cardholders in the rules in force.
 	RulesLoaded prometheus.Gauge
 }
 

@@ -21,7 +21,9 @@ import (
 // Pipeline takes each transaction on CARDWATCH_TXN through the cardholder's rules and
 // publishes one alert when any rule fires, before it acknowledges the transaction.
 type Pipeline struct {
-	JS       jetstream.JetStream
+	// JS is the JetStream context the consumer and publishers use.
+	JS jetstream.JetStream
+	// Subjects builds the subjects under the configured prefix.
 	Subjects Subjects
 	// Rules is the rules book in force; reloads swap it.
 	Rules *atomic.Pointer[rules.Book]
@@ -32,8 +34,9 @@ type Pipeline struct {
 	Alerts *AlertStore
 	// ReportURL builds an alert's report link.
 	ReportURL func(alertID string) string
-	Metrics   *Metrics
-	Log       *slog.Logger
+	// Metrics counts outcomes; Log gets one line per event that matters.
+	Metrics *Metrics
+	Log     *slog.Logger
 	// Durable is the consumer's name; every instance uses the same one to share the work.
 	Durable string
 	// Workers is how many transactions are handled at once. One card's transactions

@@ -18,12 +18,17 @@ import (
 // with the alert; "it was me" makes the merchant known for the card, and a fraud report
 // on the transaction that made a merchant known makes it unknown again.
 type Reports struct {
-	JS       jetstream.JetStream
+	// JS publishes the reports.
+	JS jetstream.JetStream
+	// Subjects builds the subjects under the configured prefix.
 	Subjects Subjects
-	Alerts   *AlertStore
-	Known    *KnownMerchants
+	// Alerts holds the alerts and their answers.
+	Alerts *AlertStore
+	// Known is updated by answers.
+	Known *KnownMerchants
 	// Record publishes delivery events (receipts from providers).
-	Record  func(context.Context, notifiers.Delivery) error
+	Record func(context.Context, notifiers.Delivery) error
+	// Metrics counts reports; Log gets one line per answer.
 	Metrics *Metrics
 	Log     *slog.Logger
 	// Now is the clock; nil means time.Now.
