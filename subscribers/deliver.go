@@ -151,12 +151,16 @@ func ackOrRetry(msg jetstream.Msg, err error, attempt int) {
 	_ = msg.NakWithDelay(max(wait, Backoff(attempt)))
 }
 
+// maxBackoff caps the wait between retries. A fraud alert is worth little late: after a
+// long provider outage, the backlog goes out at most this long after it recovers.
+const maxBackoff = 30 * time.Second
+
 // Backoff is the wait before the attempt-th retry: exponential from one second, capped at
-// five minutes, with full jitter so that a provider coming back is not hit by every
-// waiting message at once.
+// maxBackoff, with jitter (half to all of it) so that a provider coming back is not hit
+// by every waiting message at once.
 func Backoff(attempt int) time.Duration {
 	ceil := time.Second << min(max(attempt-1, 0), 9)
-	ceil = min(ceil, 5*time.Minute)
+	ceil = min(ceil, maxBackoff)
 	return ceil/2 + rand.N(ceil/2+1)
 }
 

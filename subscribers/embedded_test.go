@@ -4,6 +4,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestEmbeddedPortTakenSaysWhatToSet(t *testing.T) {
@@ -56,5 +57,16 @@ func TestParseTxnSubject(t *testing.T) {
 	}
 	if got := (Subjects{Prefix: "cw.prod"}).Txn("acme", "t"); got != "cw.prod.txn.acme.t" {
 		t.Errorf("Txn with a two-token prefix = %q", got)
+	}
+}
+
+func TestBackoffGrowsAndIsCapped(t *testing.T) {
+	for attempt := 1; attempt <= 40; attempt++ {
+		ceil := min(time.Second<<min(attempt-1, 9), maxBackoff)
+		for range 20 {
+			if d := Backoff(attempt); d < ceil/2 || d > ceil {
+				t.Fatalf("Backoff(%d) = %v, want within [%v, %v]", attempt, d, ceil/2, ceil)
+			}
+		}
 	}
 }
