@@ -250,7 +250,7 @@ func (a *app) run(ctx context.Context) error {
 	}
 	go subscribers.WatchLag(workCtx, js, subscribers.StreamTxn, pipe.Durable, metrics, 2*time.Second)
 	go subscribers.WatchLag(workCtx, js, subscribers.StreamAlerts, deliver.Durable, metrics, 2*time.Second)
-	log.Info("cardwatch ready", "http", a.httpURL, "cardholders", a.book.Len(),
+	log.Info("cardwatch ready", "http", a.httpURL, "cardholders", a.book.Len(), "known_merchants", known.Len(),
 		"channels", channelNames(a.notifiers), "transactions", subj.TxnAll())
 	a.markReady()
 
