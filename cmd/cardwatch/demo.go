@@ -63,6 +63,8 @@ func demoCmd(ctx context.Context, stdout, stderr io.Writer) int {
 	if err := d.play(ctx, a.natsURL); err != nil {
 		log.Error("demo", "err", err)
 	}
+	fmt.Fprintf(out, "\nOpen any report link above in a browser to answer as the cardholder would;\n"+
+		"the answer goes to the bank's feed (nats --server %s sub '%s.reports.>').\n", a.natsURL, cfg.SubjectPrefix)
 	fmt.Fprintf(out, "\nThe demo keeps running: publish your own transactions with the nats CLI, for example\n"+
 		"  nats --server %s pub %s '%s'\n"+
 		"and watch the alerts with\n  nats --server %s sub '%s.alerts.>'\nPress Ctrl-C to stop.\n",
