@@ -139,7 +139,14 @@ func (r *Reports) NewestOpen(ctx context.Context, phone string) (*rules.Alert, e
 	return nil, notifiers.ErrNoOpenAlert
 }
 
-// RecordDelivery publishes a provider's receipt as a delivery event.
+// RecordDelivery publishes a provider's receipt as a delivery event, completed from the
+// alert's record: a receipt names only the alert.
 func (r *Reports) RecordDelivery(ctx context.Context, d notifiers.Delivery) error {
+	if rec, _, err := r.Alerts.Get(ctx, d.AlertID); err == nil {
+		d.TxnID, d.CardholderID, d.AlertedAt = rec.Alert.TxnID, rec.Alert.CardholderID, rec.Alert.CreatedAt
+		if d.Bank == "" {
+			d.Bank = rec.Alert.Bank
+		}
+	}
 	return r.Record(ctx, d)
 }

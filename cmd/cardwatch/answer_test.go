@@ -369,3 +369,33 @@ func TestSlackButtonReportsFraudOnce(t *testing.T) {
 		t.Errorf("reports: %+v", reps)
 	}
 }
+
+func TestTwilioReceiptBecomesADeliveryEvent(t *testing.T) {
+	e := newEnv(t)
+	r := e.start()
+	e.publish("acme", testCardToken, []byte(exampleEvent))
+	a := e.alertOf(t)
+	cb := r.app.cfg.PublicURL + "/twilio/status?alert=" + a.ID + "&bank=acme"
+	form := url.Values{"MessageSid": {"SM0001"}, "MessageStatus": {"delivered"}, "AccountSid": {testSID}}
+	req, _ := http.NewRequest(http.MethodPost, r.app.httpURL+"/twilio/status?alert="+a.ID+"&bank=acme", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Twilio-Signature", twilioSign(cb, form))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode/100 != 2 {
+		t.Fatalf("receipt: %d", res.StatusCode)
+	}
+	eventually(t, "the delivered event", func() bool {
+		for _, m := range e.streamMsgs(subscribers.StreamDeliveries) {
+			s := string(m.Data)
+			if strings.Contains(s, `"status":"delivered"`) && strings.Contains(s, `"txn_id":"`+a.TxnID+`"`) &&
+				strings.Contains(s, `"provider_id":"SM0001"`) && strings.Contains(s, `"cardholder_id":"ch_1001"`) {
+				return true
+			}
+		}
+		return false
+	})
+}
