@@ -43,6 +43,17 @@ func (h *Cardholder) HasRule(name string) bool {
 	return false
 }
 
+// ListsMerchant reports whether the merchant is on the cardholder's known list, which
+// makes remembering it for the card pointless.
+func (h *Cardholder) ListsMerchant(m Merchant) bool {
+	for _, r := range h.Rules {
+		if l, ok := r.(interface{ lists(string) bool }); ok && l.lists(m.ID) {
+			return true
+		}
+	}
+	return false
+}
+
 type holderKey struct{ bank, id string }
 
 // Book is a loaded, valid rules file: every cardholder by bank and id. It is never

@@ -39,3 +39,6 @@ func (r unknownMerchant) Check(t *Transaction, _ *Cardholder, f Facts) (Reason, 
 		Summary: "new merchant",
 	}, true
 }
+
+// lists reports whether the cardholder put the merchant on their known list.
+func (r unknownMerchant) lists(id string) bool { return id != "" && r.known[id] }

@@ -176,7 +176,7 @@ func (p *Pipeline) handle(ctx context.Context, msg jetstream.Msg) (string, error
 	}
 	// Learn only after the alert is safely published: if cardwatch dies in between, the
 	// redelivered transaction must still find the merchant unknown and raise the alert.
-	if !known && t.Approved() {
+	if !known && t.Approved() && !h.ListsMerchant(t.Merchant) {
 		if err := p.Known.Learn(ctx, bank, card, merchant, "txn", t.ID); err != nil {
 			return "", err
 		}

@@ -5,6 +5,7 @@
 //	cardwatch demo                               the service on an embedded NATS, with sample transactions
 //	cardwatch rules check FILE                   validate a rules file
 //	cardwatch rules test --rules FILE EVENT.json dry run of the rules on one event
+//	cardwatch bench                              backlog throughput against the raw ceiling
 package main
 
 import (
@@ -26,6 +27,7 @@ Usage:
   cardwatch demo                                the same on an embedded NATS server, with sample transactions
   cardwatch rules check FILE                    validate a rules file; every error with its line
   cardwatch rules test --rules FILE EVENT.json  which rules fire for that event, and why (changes nothing)
+  cardwatch bench [-n N] [-cardholders K]       load: drain a backlog, against the raw JetStream ceiling
 
 Settings come from CARDWATCH_* environment variables; see README.md.
 `
@@ -45,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return demoCmd(ctx, stdout, stderr)
 	case "rules":
 		return rulesCmd(args[1:], stdout, stderr)
+	case "bench":
+		return benchCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

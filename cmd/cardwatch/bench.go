@@ -1,0 +1,275 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cardwatch/cardwatch/notifiers"
+	"github.com/cardwatch/cardwatch/notifiers/console"
+	"github.com/cardwatch/cardwatch/rules"
+	"github.com/cardwatch/cardwatch/subscribers"
+)
+
+// benchResult is what `cardwatch bench` measures, for people and for -json.
+type benchResult struct {
+	Transactions    int     `json:"transactions"`
+	Cardholders     int     `json:"cardholders"`
+	RawPerSec       float64 `json:"raw_ceiling_per_sec"`
+	CardwatchPerSec float64 `json:"cardwatch_per_sec"`
+	Ratio           float64 `json:"ratio"`
+	Alerts          int64   `json:"alerts"`
+	RawCPUPer1k     float64 `json:"raw_cpu_seconds_per_1k"`
+	CPUPer1k        float64 `json:"cardwatch_cpu_seconds_per_1k"`
+	PeakRSSMiB      float64 `json:"peak_rss_mib"`
+}
+
+// benchCmd is the backlog mode of the load command: it fills a fresh stream with
+// realistic transactions, measures the raw ceiling (a bare consumer that decodes and
+// acks each event), then lets cardwatch drain the same backlog, and prints both rates
+// and their ratio. It runs on an embedded NATS server of its own, so it never touches a
+// real deployment's streams.
+func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("cardwatch bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	n := fs.Int("n", 100_000, "transactions in the backlog")
+	holders := fs.Int("cardholders", 10_000, "cardholders in the generated rules file")
+	newShare := fs.Float64("new", 0.02, "share of transactions at a merchant new to the card")
+	foreign := fs.Float64("foreign", 0.02, "share of transactions at a terminal abroad")
+	over := fs.Float64("over", 0.01, "share of transactions over the amount threshold")
+	jsonOut := fs.String("json", "", "also write the figures as JSON to this `file`")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir, err := os.MkdirTemp("", "cardwatch-bench-")
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	fail := func(err error) int { fmt.Fprintf(stderr, "cardwatch bench: %v\n", err); return 1 }
+
+	rulesFile := filepath.Join(dir, "rules.yaml")
+	if err := writeBenchRules(rulesFile, *holders); err != nil {
+		return fail(err)
+	}
+	ns, err := subscribers.StartEmbedded(subscribers.EmbeddedConfig{Addr: "127.0.0.1:0", DataDir: filepath.Join(dir, "nats")})
+	if err != nil {
+		return fail(err)
+	}
+	defer shutdownEmbedded(ns)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		return fail(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	subj := subscribers.Subjects{Prefix: "cardwatch"}
+	if err := subscribers.EnsureStreams(ctx, js, subj, subscribers.StoreConfig{Retention: time.Hour}); err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(stdout, "filling the backlog: %d transactions for %d cardholders (new merchant %.0f%%, abroad %.0f%%, over the limit %.0f%%)\n",
+		*n, *holders, *newShare*100, *foreign*100, *over*100)
+	if err := publishBacklog(js, subj, *n, *holders, *newShare, *foreign, *over); err != nil {
+		return fail(err)
+	}
+
+	res := benchResult{Transactions: *n, Cardholders: *holders}
+	// The raw ceiling: what a consumer that only decodes and acks gets out of this
+	// stream on this machine.
+	cpu0 := cpuSeconds()
+	rawTime, err := rawDrain(ctx, js, *n, stdout)
+	if err != nil {
+		return fail(err)
+	}
+	res.RawPerSec = float64(*n) / rawTime.Seconds()
+	res.RawCPUPer1k = (cpuSeconds() - cpu0) / float64(*n) * 1000
+
+	cfg, err := loadConfig()
+	if err != nil {
+		return fail(err)
+	}
+	cfg.NatsURL, cfg.RulesFile, cfg.HTTPAddr = ns.ClientURL(), rulesFile, "127.0.0.1:0"
+	book, err := rules.Load(rulesFile)
+	if err != nil {
+		return fail(err)
+	}
+	var handled, alerts atomic.Int64
+	a := &app{cfg: cfg, log: log, book: book, ready: make(chan struct{}),
+		notifiers: []notifiers.Notifier{console.New(io.Discard)},
+		observe: func(_ string, outcome string) {
+			handled.Add(1)
+			if outcome == subscribers.OutcomeAlert {
+				alerts.Add(1)
+			}
+		}}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	errc := make(chan error, 1)
+	cpu0 = cpuSeconds()
+	go func() { errc <- a.run(runCtx) }()
+	select {
+	case <-a.ready:
+	case err := <-errc:
+		return fail(err)
+	}
+	start := time.Now()
+	if err := progress(ctx, stdout, "cardwatch", *n, func() int64 { return handled.Load() }); err != nil {
+		return fail(err)
+	}
+	took := time.Since(start)
+	res.CPUPer1k = (cpuSeconds() - cpu0) / float64(*n) * 1000
+	res.CardwatchPerSec = float64(*n) / took.Seconds()
+	res.Ratio = res.CardwatchPerSec / res.RawPerSec
+	res.Alerts = alerts.Load()
+	res.PeakRSSMiB = peakRSSMiB()
+	stop()
+	<-errc
+
+	fmt.Fprintf(stdout, "\n%-34s %12s\n", "backlog of "+strconv.Itoa(*n)+" transactions", "per second")
+	fmt.Fprintf(stdout, "%-34s %12.0f\n", "raw ceiling (decode + ack)", res.RawPerSec)
+	fmt.Fprintf(stdout, "%-34s %12.0f\n", "cardwatch (rules, alerts, learning)", res.CardwatchPerSec)
+	fmt.Fprintf(stdout, "%-34s %12.2f\n", "ratio", res.Ratio)
+	fmt.Fprintf(stdout, "%-34s %12d\n", "alerts raised", res.Alerts)
+	fmt.Fprintf(stdout, "%-34s %12.3f\n", "CPU s per 1,000 (raw)", res.RawCPUPer1k)
+	fmt.Fprintf(stdout, "%-34s %12.3f\n", "CPU s per 1,000 (cardwatch)", res.CPUPer1k)
+	fmt.Fprintf(stdout, "%-34s %12.0f\n", "peak RSS, MiB (process)", res.PeakRSSMiB)
+	fmt.Fprint(stdout, "(CPU and memory are the whole process, embedded NATS server included.)\n")
+	if *jsonOut != "" {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			return fail(err)
+		}
+	}
+	return 0
+}
+
+// writeBenchRules writes k cardholders, each with three usual merchants on the known
+// list, so that their everyday purchases are quiet.
+func writeBenchRules(path string, k int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	fmt.Fprint(w, "defaults:\n  home_country: US\n  currency: USD\n  timezone: America/New_York\n  rules:\n    amount_over: 500.00\n    unknown_merchant: true\n    foreign_terminal: true\ncardholders:\n")
+	for i := range k {
+		fmt.Fprintf(w, "  - id: ch_%06d\n    bank: bench\n    notify: {sms: \"+1555%07d\"}\n    rules:\n      unknown_merchant: {known: [M-%06d-a, M-%06d-b, M-%06d-c]}\n", i, i, i, i, i)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// publishBacklog publishes n transactions spread over the cardholders.
+func publishBacklog(js jetstream.JetStream, subj subscribers.Subjects, n, holders int, newShare, foreign, over float64) error {
+	rnd := rand.New(rand.NewPCG(7, 11))
+	var b strings.Builder
+	for i := range n {
+		h := rnd.IntN(holders)
+		merchant := fmt.Sprintf("M-%06d-%c", h, 'a'+rune(rnd.IntN(3)))
+		if rnd.Float64() < newShare {
+			merchant = fmt.Sprintf("M-new-%d", i)
+		}
+		country := "US"
+		if rnd.Float64() < foreign {
+			country = "FR"
+		}
+		amount := fmt.Sprintf("%d.%02d", 5+rnd.IntN(195), rnd.IntN(100))
+		if rnd.Float64() < over {
+			amount = "900.00"
+		}
+		b.Reset()
+		fmt.Fprintf(&b, `{"id":"b-%d","cardholder_id":"ch_%06d","card":{"token":"tok_%06d","last4":"%04d"},"amount":{"value":%q,"currency":"USD"},"merchant":{"id":%q,"name":"SHOP %d","city":"Springfield","country":%q},"terminal":{"country":%q,"entry_mode":"chip"},"status":"approved","occurred_at":"2026-11-24T18:22:05Z"}`,
+			i, h, h, h%10000, amount, merchant, h%97, country, country)
+		if _, err := js.PublishAsync(subj.Txn("bench", fmt.Sprintf("tok_%06d", h)), []byte(b.String())); err != nil {
+			return err
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+		return nil
+	case <-time.After(5 * time.Minute):
+		return fmt.Errorf("backlog not stored within 5 minutes")
+	}
+}
+
+// rawDrain consumes the backlog with a bare consumer that decodes each event and acks
+// it, and returns how long that took.
+func rawDrain(ctx context.Context, js jetstream.JetStream, n int, stdout io.Writer) (time.Duration, error) {
+	cons, err := js.CreateConsumer(ctx, subscribers.StreamTxn, jetstream.ConsumerConfig{
+		Durable: "bench_raw", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 4096})
+	if err != nil {
+		return 0, err
+	}
+	var done atomic.Int64
+	start := time.Now()
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		bank, card, _ := (subscribers.Subjects{Prefix: "cardwatch"}).ParseTxn(m.Subject())
+		_, _ = rules.DecodeTransaction(bank, card, m.Data())
+		_ = m.Ack()
+		done.Add(1)
+	})
+	if err != nil {
+		return 0, err
+	}
+	defer cc.Stop()
+	if err := progress(ctx, stdout, "raw ceiling", n, func() int64 { return done.Load() }); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// progress shows progress once a second until count reaches n.
+func progress(ctx context.Context, w io.Writer, what string, n int, count func() int64) error {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	last := time.Now()
+	for count() < int64(n) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		if time.Since(last) >= time.Second {
+			fmt.Fprintf(w, "  %s: %d/%d\n", what, count(), n)
+			last = time.Now()
+		}
+	}
+	return nil
+}
+
+// cpuSeconds is the process's user and system CPU time so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// peakRSSMiB is the process's peak resident memory.
+func peakRSSMiB() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Maxrss) / 1024 // Linux reports KiB
+}
