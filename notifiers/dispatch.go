@@ -147,12 +147,13 @@ func (d *Dispatcher) Dispatch(ctx context.Context, m Message, attempt int) error
 
 	var retry *RetryError
 	sent, pending := 0, 0
-	paced := true
+	paced, held := true, false // held: some channel was held back by pacing
 	var failures []string
 	for _, o := range results {
 		if o.retry != nil && !o.paced {
 			paced = false
 		}
+		held = held || o.paced
 		switch {
 		case o.sent:
 			sent++
@@ -168,11 +169,11 @@ func (d *Dispatcher) Dispatch(ctx context.Context, m Message, attempt int) error
 	if sent == 0 && pending == 0 && d.GiveUp != nil {
 		// Every channel the cardholder has failed for good: operators must know.
 		if err := d.GiveUp(ctx, m, strings.Join(failures, "; ")); err != nil {
-			retry = joinRetry(retry, err, 0)
+			retry, paced = joinRetry(retry, err, 0), false
 		}
 	}
 	if retry != nil {
-		retry.Paced = paced
+		retry.Paced = paced && held
 		return retry
 	}
 	return nil
@@ -217,7 +218,10 @@ func (d *Dispatcher) deliver(ctx context.Context, n Notifier, m Message, base De
 	r, err := n.Send(ctx, m)
 	ev.At = d.now().UTC()
 	class, wait := Classify(err)
-	if (class == Retry || class == RetryLater) && d.MaxAge > 0 && d.now().Sub(a.CreatedAt) > d.MaxAge {
+	var th *ThrottledError
+	paced := errors.As(err, &th)
+	// Our own pacing is no failure of the provider's: it never ages an alert out.
+	if (class == Retry || class == RetryLater) && !paced && d.MaxAge > 0 && d.now().Sub(a.CreatedAt) > d.MaxAge {
 		err, class = fmt.Errorf("no success within %s: %w", d.MaxAge, err), GiveUp
 	}
 	var o outcome
@@ -236,8 +240,7 @@ func (d *Dispatcher) deliver(ctx context.Context, n Notifier, m Message, base De
 		ev.Status, ev.Error = StatusFailed, err.Error()
 		d.Log.Warn("alert cannot go out on this channel", "alert", a.ID, "channel", ch, "err", err)
 	default:
-		var th *ThrottledError
-		if errors.As(err, &th) {
+		if paced {
 			// Held back by our own pacing: no provider was asked, nothing to record.
 			return outcome{retry: fmt.Errorf("%s: %w", ch, err), wait: wait, paced: true}
 		}

@@ -217,3 +217,30 @@ func TestDispatchStopsRetryingAfterMaxAge(t *testing.T) {
 		t.Errorf("events %+v", events)
 	}
 }
+
+func TestPacingNeverAgesAnAlertOut(t *testing.T) {
+	created := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	sms := &scripted{name: "sms", answers: []error{Throttled(errors.New("at rate"), 2*time.Second)}}
+	gaveUp := false
+	d := &Dispatcher{Notifiers: []Notifier{sms}, Sent: &memSent{m: map[string]Receipt{}}, Log: quietLog(), MaxAge: time.Hour,
+		Now:    func() time.Time { return created.Add(61 * time.Minute) },
+		Record: func(context.Context, Delivery) error { return nil },
+		GiveUp: func(context.Context, Message, string) error { gaveUp = true; return nil }}
+	err := d.Dispatch(context.Background(), Message{Alert: &rules.Alert{ID: "al_5", CreatedAt: created}, Cardholder: &rules.Cardholder{}}, 3)
+	var re *RetryError
+	if !errors.As(err, &re) || !re.Paced || re.Wait != 2*time.Second || gaveUp {
+		t.Errorf("an old alert held back by pacing: err %v, gave up %v; want a paced retry in 2s", err, gaveUp)
+	}
+}
+
+func TestFailedGiveUpIsNotAPacedRetry(t *testing.T) {
+	sms := &scripted{name: "sms", answers: []error{Permanent(errors.New("21610"))}}
+	d := &Dispatcher{Notifiers: []Notifier{sms}, Sent: &memSent{m: map[string]Receipt{}}, Log: quietLog(),
+		Record: func(context.Context, Delivery) error { return nil },
+		GiveUp: func(context.Context, Message, string) error { return errors.New("DLQ down") }}
+	err := d.Dispatch(context.Background(), Message{Alert: &rules.Alert{ID: "al_6", CreatedAt: time.Now()}, Cardholder: &rules.Cardholder{}}, 1)
+	var re *RetryError
+	if !errors.As(err, &re) || re.Paced {
+		t.Errorf("err %v: a failed DLQ publish must back off, not retry at once", err)
+	}
+}

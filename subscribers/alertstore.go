@@ -23,6 +23,8 @@ type AlertRecord struct {
 	CardToken string `json:"card_token"`
 	// Answer is the cardholder's first answer, nil until there is one.
 	Answer *rules.Report `json:"answer,omitempty"`
+	// Reported is true once the answer is on the bank's report feed.
+	Reported bool `json:"reported,omitempty"`
 }
 
 // AlertStore keeps AlertRecords in a JetStream key-value bucket, so that every instance
@@ -71,15 +73,16 @@ func (s *AlertStore) Create(ctx context.Context, r *AlertRecord) error {
 
 // Update replaces a record if it is still at revision rev, so that two instances
 // answering the same alert at once cannot both win.
-func (s *AlertStore) Update(ctx context.Context, r *AlertRecord, rev uint64) error {
+func (s *AlertStore) Update(ctx context.Context, r *AlertRecord, rev uint64) (uint64, error) {
 	b, err := json.Marshal(r)
 	if err != nil {
-		return fmt.Errorf("encode alert record: %w", err)
+		return 0, fmt.Errorf("encode alert record: %w", err)
 	}
-	if _, err := s.kv.Update(ctx, r.Alert.ID, b, rev); err != nil {
-		return fmt.Errorf("update alert: %w", err)
+	rev, err = s.kv.Update(ctx, r.Alert.ID, b, rev)
+	if err != nil {
+		return 0, fmt.Errorf("update alert: %w", err)
 	}
-	return nil
+	return rev, nil
 }
 
 // phonesKept is how many recent alerts per phone number the index keeps: enough for a

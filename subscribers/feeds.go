@@ -14,22 +14,14 @@ import (
 // msgID is the Nats-Msg-Id, so that a retry within the duplicate window is dropped by
 // JetStream itself.
 func publishJSON(ctx context.Context, js jetstream.JetStream, subject, msgID string, v any) error {
-	_, err := publishJSONAck(ctx, js, subject, msgID, v)
-	return err
-}
-
-// publishJSONAck is publishJSON that also returns the stream's acknowledgement, whose
-// Duplicate says whether the message was already there.
-func publishJSONAck(ctx context.Context, js jetstream.JetStream, subject, msgID string, v any) (*jetstream.PubAck, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", subject, err)
+		return fmt.Errorf("encode %s: %w", subject, err)
 	}
-	ack, err := js.Publish(ctx, subject, b, jetstream.WithMsgID(msgID))
-	if err != nil {
-		return nil, fmt.Errorf("publish to %s: %w", subject, err)
+	if _, err := js.Publish(ctx, subject, b, jetstream.WithMsgID(msgID)); err != nil {
+		return fmt.Errorf("publish to %s: %w", subject, err)
 	}
-	return ack, nil
+	return nil
 }
 
 // DeadLetter is an event cardwatch refused, published to cardwatch.dlq.<bank> for

@@ -56,13 +56,17 @@ func (r *Reports) Alert(ctx context.Context, alertID string) (*rules.Alert, *rul
 	return &rec.Alert, rec.Answer, nil
 }
 
-// Answer records a verdict. The report's Nats-Msg-Id is the alert id, so two instances
-// answering the same alert at once publish one report between them; the record's
-// revision check then lets exactly one of them keep its answer.
+// Answer records a verdict. The record decides which answer is first (a revision check,
+// so two instances answering at once cannot both win); only then is it published, with
+// the alert id as Nats-Msg-Id. An answer recorded but not yet on the feed (the publish
+// failed, or the process died) is published again by the next answer to that alert.
 func (r *Reports) Answer(ctx context.Context, alertID, verdict, channel string) (notifiers.Outcome, error) {
 	if verdict != rules.VerdictFraud && verdict != rules.VerdictLegit {
 		return notifiers.Outcome{}, fmt.Errorf("answer: verdict %q is not fraud or legit", verdict)
 	}
+	// A cardholder who closes the page must not leave an answer half done.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
 	for range 20 {
 		rec, rev, err := r.Alerts.Get(ctx, alertID)
 		if errors.Is(err, ErrNoAlert) {
@@ -72,33 +76,46 @@ func (r *Reports) Answer(ctx context.Context, alertID, verdict, channel string) 
 			return notifiers.Outcome{}, err
 		}
 		if rec.Answer != nil {
+			if !rec.Reported {
+				if err := r.report(ctx, rec, rev); err != nil {
+					return notifiers.Outcome{}, err
+				}
+			}
 			return notifiers.Outcome{Standing: *rec.Answer}, nil
 		}
 		a := rec.Alert
 		rep := rules.Report{AlertID: a.ID, TxnID: a.TxnID, Bank: a.Bank, CardholderID: a.CardholderID,
 			CardToken: rec.CardToken, Verdict: verdict, Channel: channel, ReportedAt: r.now().UTC()}
-		ack, err := publishJSONAck(ctx, r.JS, r.Subjects.Reports(a.Bank), "report."+a.ID, rep)
-		if err != nil {
-			return notifiers.Outcome{}, err
-		}
-		if ack.Duplicate {
-			// Another answer got to the stream first; wait for its record.
-			time.Sleep(20 * time.Millisecond)
-			continue
-		}
 		rec.Answer = &rep
-		if err := r.Alerts.Update(ctx, rec, rev); err != nil {
-			if isRevisionConflict(err) {
-				continue
-			}
+		rev, err = r.Alerts.Update(ctx, rec, rev)
+		if isRevisionConflict(err) {
+			continue // another answer won; read it
+		}
+		if err != nil {
 			return notifiers.Outcome{}, err
 		}
 		r.Metrics.Reports.WithLabelValues(verdict, channel).Inc()
 		r.Log.Info("cardholder answered", "alert", a.ID, "bank", a.Bank, "verdict", verdict, "channel", channel)
 		r.learn(ctx, rec)
+		if err := r.report(ctx, rec, rev); err != nil {
+			return notifiers.Outcome{}, err
+		}
 		return notifiers.Outcome{Standing: rep, First: true}, nil
 	}
 	return notifiers.Outcome{}, errors.New("answer: too much contention on the alert")
+}
+
+// report publishes the record's answer to the bank's feed and marks it reported. A
+// failed mark is harmless: the report would be published again with the same id.
+func (r *Reports) report(ctx context.Context, rec *AlertRecord, rev uint64) error {
+	if err := publishJSON(ctx, r.JS, r.Subjects.Reports(rec.Alert.Bank), "report."+rec.Alert.ID, rec.Answer); err != nil {
+		return fmt.Errorf("answer recorded, report not yet published: %w", err)
+	}
+	rec.Reported = true
+	if _, err := r.Alerts.Update(ctx, rec, rev); err != nil && !isRevisionConflict(err) {
+		r.Log.Warn("report published but not marked", "alert", rec.Alert.ID, "err", err)
+	}
+	return nil
 }
 
 // learn applies an answer to the card's known merchants. A failure is logged, not

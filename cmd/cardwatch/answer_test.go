@@ -399,3 +399,31 @@ func TestTwilioReceiptBecomesADeliveryEvent(t *testing.T) {
 		return false
 	})
 }
+
+func TestAnswerRecordedWhileTheFeedIsDownIsReportedLater(t *testing.T) {
+	e := newEnv(t)
+	r := e.start()
+	e.publish("acme", testCardToken, []byte(exampleEvent))
+	a := e.alertOf(t)
+	link := localLink(t, r, a)
+	_, page, _ := get(t, link)
+	ctx := context.Background()
+	if err := e.js.DeleteStream(ctx, subscribers.StreamReports); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := postVerdict(t, link, page, "fraud"); code != http.StatusServiceUnavailable {
+		t.Fatalf("POST with the report feed gone: %d, want 503", code)
+	}
+	if err := subscribers.EnsureStreams(ctx, e.js, subscribers.Subjects{Prefix: "cardwatch"}, subscribers.StoreConfig{Retention: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	// The first answer stands; the next one publishes it.
+	code, body := postVerdict(t, link, page, "legit")
+	if code != http.StatusOK || !strings.Contains(body, "Already reported as fraud") {
+		t.Fatalf("second POST: %d\n%s", code, body)
+	}
+	reps := e.reports(t)
+	if len(reps) != 1 || reps[0].Verdict != "fraud" || reps[0].Channel != "web" {
+		t.Errorf("reports %+v, want the one fraud report", reps)
+	}
+}
