@@ -23,4 +23,16 @@ func TestLimitPerClient(t *testing.T) {
 	if got := codes["10.0.0.2"]; got[0] != 204 {
 		t.Errorf("another address is limited by the first's flood: %v", got)
 	}
+	// One IPv6 /64 is one client, however many addresses it uses.
+	last := 0
+	for i := range 4 {
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/r/x", nil)
+		r.RemoteAddr = "[2001:db8:1:2::" + string(rune('a'+i)) + "]:443"
+		h.ServeHTTP(rec, r)
+		last = rec.Code
+	}
+	if last != http.StatusTooManyRequests {
+		t.Errorf("4 requests from one /64 with a burst of 3: last answer %d, want 429", last)
+	}
 }

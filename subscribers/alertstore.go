@@ -2,6 +2,7 @@ package subscribers
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -29,15 +30,19 @@ type AlertRecord struct {
 
 // AlertStore keeps AlertRecords in a JetStream key-value bucket, so that every instance
 // sees them, they survive restarts, and they expire with the retention.
-type AlertStore struct{ kv jetstream.KeyValue }
+type AlertStore struct {
+	kv  jetstream.KeyValue
+	key []byte
+}
 
-// OpenAlertStore opens (or creates) the alert bucket.
-func OpenAlertStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig) (*AlertStore, error) {
+// OpenAlertStore opens (or creates) the alert bucket. key keys the hashes that index
+// alerts by phone number, so that the numbers cannot be recovered from the keys.
+func OpenAlertStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig, key []byte) (*AlertStore, error) {
 	kv, err := openBucket(ctx, js, BucketAlerts, "alerts and their answers", cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &AlertStore{kv: kv}, nil
+	return &AlertStore{kv: kv, key: key}, nil
 }
 
 // ErrNoAlert is returned for an alert id cardwatch does not have (never raised, or expired).
@@ -89,17 +94,19 @@ func (s *AlertStore) Update(ctx context.Context, r *AlertRecord, rev uint64) (ui
 // burst of fraud, small enough to read on every SMS reply.
 const phonesKept = 20
 
-// phoneKey is the index key of a phone number: a hash, so that the number itself is in
-// no key (keys show up in listings and monitoring).
-func phoneKey(phone string) string {
-	sum := sha256.Sum256([]byte("cardwatch phone\x00" + phone))
-	return "phone." + hex.EncodeToString(sum[:16])
+// phoneKey is the index key of a phone number: a keyed hash, so that the number is in
+// no key (keys show up in listings and monitoring) and cannot be found by hashing every
+// possible number.
+func (s *AlertStore) phoneKey(phone string) string {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte("cardwatch phone\x00" + phone))
+	return "phone." + hex.EncodeToString(m.Sum(nil)[:16])
 }
 
 // IndexPhone records that an alert went to a phone number, newest first, so that an SMS
 // reply can find it.
 func (s *AlertStore) IndexPhone(ctx context.Context, phone, alertID string) error {
-	key := phoneKey(phone)
+	key := s.phoneKey(phone)
 	for range 10 {
 		var ids []string
 		var rev uint64
@@ -136,7 +143,7 @@ func (s *AlertStore) IndexPhone(ctx context.Context, phone, alertID string) erro
 
 // AlertsOfPhone returns the ids of the alerts sent to a phone number, newest first.
 func (s *AlertStore) AlertsOfPhone(ctx context.Context, phone string) ([]string, error) {
-	e, err := s.kv.Get(ctx, phoneKey(phone))
+	e, err := s.kv.Get(ctx, s.phoneKey(phone))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, nil
 	}

@@ -29,6 +29,9 @@ type Deliverer struct {
 	Rules *atomic.Pointer[rules.Book]
 	// Dispatcher sends on the channels.
 	Dispatcher *notifiers.Dispatcher
+	// Alerts is checked for the alert's record before it is sent, so that an answer
+	// to the message always finds its alert.
+	Alerts *AlertStore
 	// Log gets one line per event that matters.
 	Log *slog.Logger
 	// Durable is the consumer's name, shared by every instance.
@@ -98,6 +101,14 @@ func (d *Deliverer) Handle(ctx context.Context, msg jetstream.Msg) {
 		d.Log.Error("unreadable alert on the alert feed, skipped", "err", err)
 		_ = msg.Term()
 		return
+	}
+	// The alert is published a moment before its record is stored; an SMS reply that
+	// came in between would find no alert (or an older one), so wait for the record.
+	if d.Alerts != nil {
+		if _, _, err := d.Alerts.Get(ctx, a.ID); err != nil {
+			_ = msg.NakWithDelay(max(time.Second, Backoff(attempt)))
+			return
+		}
 	}
 	// One copy of an alert at a time in this process: a redelivery that overtakes a slow
 	// first copy would pass the sent-log check before the first marks it.

@@ -36,6 +36,19 @@ type routeDeps struct {
 	answers    notifiers.Answers
 	cardholder func(bank, id string) *rules.Cardholder
 	log        *slog.Logger
+	// inFlight collects handlers that finish work after answering (Slack's), to be
+	// waited for at shutdown before NATS closes.
+	inFlight *[]interface{ Wait() }
+}
+
+// mount adds a channel's routes to mux, keeping those that work after answering.
+func (d routeDeps) mount(mux *http.ServeMux, routes map[string]http.Handler) {
+	for pattern, h := range routes {
+		mux.Handle(pattern, h)
+		if w, ok := h.(interface{ Wait() }); ok && d.inFlight != nil {
+			*d.inFlight = append(*d.inFlight, w)
+		}
+	}
 }
 
 // fromEnv adapts a channel package's FromEnv to the list's type.
@@ -55,9 +68,7 @@ func channelRoutes(mux *http.ServeMux, d routeDeps) error {
 			errs = append(errs, err)
 			continue
 		}
-		for pattern, h := range routes {
-			mux.Handle(pattern, h)
-		}
+		d.mount(mux, routes)
 	}
 	return errors.Join(errs...)
 }

@@ -146,10 +146,15 @@ func (a *app) run(ctx context.Context) error {
 			log.Error("HTTP server", "err", err)
 		}
 	}()
+	var inFlight []interface{ Wait() }
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
+		// Answers taken but not yet recorded (Slack's are finished after the 200).
+		for _, w := range inFlight {
+			w.Wait()
+		}
 	}()
 
 	store := subscribers.StoreConfig{Retention: cfg.Retention, Replicas: cfg.StreamReplicas}
@@ -162,19 +167,19 @@ func (a *app) run(ctx context.Context) error {
 		return err
 	}
 	defer known.Close()
-	alerts, err := subscribers.OpenAlertStore(ctx, js, store)
+	key := []byte(cfg.SigningKey)
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+		log.Warn("CARDWATCH_SIGNING_KEY is not set: report links and SMS replies to alerts raised before a restart will stop working (set the same key on every instance)")
+	}
+	alerts, err := subscribers.OpenAlertStore(ctx, js, store, key)
 	if err != nil {
 		return err
 	}
 	sent, err := subscribers.OpenSentLog(ctx, js, store)
 	if err != nil {
 		return err
-	}
-	key := []byte(cfg.SigningKey)
-	if len(key) == 0 {
-		key = make([]byte, 32)
-		_, _ = rand.Read(key)
-		log.Warn("CARDWATCH_SIGNING_KEY is not set: report links are signed with a random key and stop working when cardwatch restarts")
 	}
 	links, err := notifiers.NewLinks(key, cfg.PublicURL, cfg.ReportTTL)
 	if err != nil {
@@ -196,7 +201,7 @@ func (a *app) run(ctx context.Context) error {
 	if mount == nil {
 		mount = channelRoutes
 	}
-	if err := mount(callbacks, routeDeps{answers: reports, cardholder: cardholder, log: log}); err != nil {
+	if err := mount(callbacks, routeDeps{answers: reports, cardholder: cardholder, log: log, inFlight: &inFlight}); err != nil {
 		return err
 	}
 	// People tap a link a few times; Twilio and Slack post from a few addresses for
@@ -229,7 +234,7 @@ func (a *app) run(ctx context.Context) error {
 		Workers: cfg.Workers, MaxAckPending: cfg.MaxAckPending, AckWait: cfg.AckWait, Observe: a.observe,
 	}
 	deliver := &subscribers.Deliverer{
-		JS: js, Subjects: subj, Rules: &current, Log: log, Durable: "cardwatch_deliver",
+		JS: js, Subjects: subj, Rules: &current, Log: log, Durable: "cardwatch_deliver", Alerts: alerts,
 		Concurrency: cfg.DeliveryWorkers, AckWait: cfg.AckWait,
 		Dispatcher: &notifiers.Dispatcher{
 			Notifiers: a.notifiers, Sent: sent, Log: log,

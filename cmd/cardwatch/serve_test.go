@@ -759,9 +759,8 @@ func testChannelRoutes(publicURL string) func(*http.ServeMux, routeDeps) error {
 		if err != nil {
 			return err
 		}
-		mux.Handle("POST "+twilio.InboundPath, in)
-		mux.Handle("POST "+twilio.StatusPath, st)
-		mux.Handle("POST "+slack.InteractionsPath, sl)
+		d.mount(mux, map[string]http.Handler{"POST " + twilio.InboundPath: in,
+			"POST " + twilio.StatusPath: st, "POST " + slack.InteractionsPath: sl})
 		return nil
 	}
 }
