@@ -329,10 +329,14 @@ func TestSlackButtonReportsFraudOnce(t *testing.T) {
 	r := e.start()
 	e.publish("acme", testCardToken, []byte(exampleEvent))
 	a := e.alertOf(t)
-	click := func(action string) int {
+	click := func(action string, user ...string) int {
+		who := "U024BE7LH" // the cardholder's own Slack user
+		if len(user) > 0 {
+			who = user[0]
+		}
 		payload, _ := json.Marshal(map[string]any{
 			"type":         "block_actions",
-			"user":         map[string]any{"id": "U024BE7LH"},
+			"user":         map[string]any{"id": who},
 			"response_url": e.slack.URL + "/response/T1/123/abc",
 			"actions": []map[string]any{{"type": "button", "block_id": "cardwatch_answer",
 				"action_id": action, "value": a.ID}},
@@ -350,18 +354,26 @@ func TestSlackButtonReportsFraudOnce(t *testing.T) {
 		res.Body.Close()
 		return res.StatusCode
 	}
+	// Someone else in the workspace cannot answer the cardholder's DM alert.
+	if code := click("report_legit", "U0OTHER99"); code != http.StatusOK {
+		t.Fatalf("stranger's click: %d", code)
+	}
+	eventually(t, "the stranger answered", func() bool { return len(e.slack.responded()) == 1 })
+	if got := e.slack.responded()[0]; !strings.Contains(got, "Only the cardholder") {
+		t.Errorf("stranger's answer: %s", got)
+	}
 	if code := click("report_fraud"); code != http.StatusOK {
 		t.Fatalf("click: %d", code)
 	}
-	eventually(t, "the message replaced", func() bool { return len(e.slack.responded()) == 1 })
-	if got := e.slack.responded()[0]; !strings.Contains(got, "Reported as fraud at") || !strings.Contains(got, `"replace_original":true`) {
+	eventually(t, "the message replaced", func() bool { return len(e.slack.responded()) == 2 })
+	if got := e.slack.responded()[1]; !strings.Contains(got, "Reported as fraud at") || !strings.Contains(got, `"replace_original":true`) {
 		t.Errorf("replacement: %s", got)
 	}
 	if code := click("report_legit"); code != http.StatusOK {
 		t.Fatalf("second click: %d", code)
 	}
-	eventually(t, "the second click answered", func() bool { return len(e.slack.responded()) == 2 })
-	if got := e.slack.responded()[1]; !strings.Contains(got, "Already reported as fraud") {
+	eventually(t, "the second click answered", func() bool { return len(e.slack.responded()) == 3 })
+	if got := e.slack.responded()[2]; !strings.Contains(got, "Already reported as fraud") {
 		t.Errorf("second replacement: %s", got)
 	}
 	reps := e.reports(t)

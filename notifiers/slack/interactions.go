@@ -39,6 +39,8 @@ const (
 const (
 	textGone  = "This alert is no longer available."
 	textRetry = "Something went wrong; please try again."
+	// textNotYours answers a tap by someone other than the cardholder the alert went to.
+	textNotYours = "Only the cardholder this alert was sent to can answer it."
 )
 
 // InteractionsConfig are the settings of the Slack interactions endpoint.
@@ -132,7 +134,8 @@ func Signature(secret, timestamp string, body []byte) string {
 }
 
 // click is one answer button tapped.
-type click struct{ alertID, verdict string }
+// click is one tap on an answer button, by the Slack user who tapped.
+type click struct{ alertID, verdict, user string }
 
 // ServeHTTP takes one interaction payload. Slack wants an answer within 3 seconds, so it
 // answers 200 before recording anything; see Wait.
@@ -231,9 +234,9 @@ func (h *Interactions) parse(body []byte) (clicks, bool) {
 		}
 		switch a.ActionID {
 		case ActionFraud:
-			c.list = append(c.list, click{a.Value, rules.VerdictFraud})
+			c.list = append(c.list, click{a.Value, rules.VerdictFraud, cb.User.ID})
 		case ActionLegit:
-			c.list = append(c.list, click{a.Value, rules.VerdictLegit})
+			c.list = append(c.list, click{a.Value, rules.VerdictLegit, cb.User.ID})
 		}
 	}
 	return c, true
@@ -250,6 +253,10 @@ func (h *Interactions) work(ctx context.Context, responseURL string, list []clic
 
 // answer records one click and returns the message that tells its outcome.
 func (h *Interactions) answer(ctx context.Context, c click) *slack.WebhookMessage {
+	if !h.cardholderTapped(ctx, c) {
+		h.log.Warn("slack answer by someone other than the cardholder refused", "alert", c.alertID)
+		return &slack.WebhookMessage{ResponseType: slack.ResponseTypeEphemeral, Text: textNotYours}
+	}
 	out, err := h.answers.Answer(ctx, c.alertID, c.verdict, notifiers.ChannelSlack)
 	switch {
 	case errors.Is(err, notifiers.ErrUnknownAlert):
@@ -279,6 +286,27 @@ func (h *Interactions) answer(ctx context.Context, c click) *slack.WebhookMessag
 		Text:            notifiers.FactsOf(m).Headline() + ". " + line,
 		Blocks:          &slack.Blocks{BlockSet: answeredBlocks(m, line)},
 	}
+}
+
+// cardholderTapped reports whether the tap may answer for the cardholder: when alerts go
+// to the cardholder's own Slack user (a DM), only that user may answer; when they go to
+// a channel, its members are the ones the cardholder chose to share it with.
+func (h *Interactions) cardholderTapped(ctx context.Context, c click) bool {
+	if h.cardholder == nil {
+		return true
+	}
+	a, _, err := h.answers.Alert(ctx, c.alertID)
+	if err != nil || a == nil {
+		return true // an unknown alert is answered as such below
+	}
+	holder := h.cardholder(a.Bank, a.CardholderID)
+	if holder == nil || holder.Notify.Slack == "" {
+		return true
+	}
+	if id := holder.Notify.Slack; id[0] == 'U' || id[0] == 'W' {
+		return c.user == id
+	}
+	return true
 }
 
 // answeredBlocks is the alert once answered: the same facts, and in place of the
