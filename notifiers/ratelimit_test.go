@@ -1,6 +1,7 @@
 package notifiers
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -34,5 +35,26 @@ func TestLimitPerClient(t *testing.T) {
 	}
 	if last != http.StatusTooManyRequests {
 		t.Errorf("4 requests from one /64 with a burst of 3: last answer %d, want 429", last)
+	}
+}
+
+func TestClientAddrBehindATrustedProxy(t *testing.T) {
+	_, proxies, _ := net.ParseCIDR("10.1.0.0/16")
+	trusted := []*net.IPNet{proxies}
+	for _, c := range []struct{ remote, xff, want string }{
+		{"203.0.113.5:1234", "198.51.100.1", "203.0.113.5"},         // not from the proxy: the header is ignored
+		{"10.1.2.3:1234", "198.51.100.1", "198.51.100.1"},           // from the proxy: the client it reports
+		{"10.1.2.3:1234", "6.6.6.6, 198.51.100.1", "198.51.100.1"},  // the leftmost entry is the client's to forge
+		{"10.1.2.3:1234", "198.51.100.1, 10.1.9.9", "198.51.100.1"}, // two proxies
+		{"10.1.2.3:1234", "", "10.1.2.3"},                           // no header
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/r/x", nil)
+		r.RemoteAddr = c.remote
+		if c.xff != "" {
+			r.Header.Set("X-Forwarded-For", c.xff)
+		}
+		if got := ClientAddr(r, trusted); got != c.want {
+			t.Errorf("ClientAddr(%s, XFF %q) = %s, want %s", c.remote, c.xff, got, c.want)
+		}
 	}
 }

@@ -52,6 +52,20 @@ type Config struct {
 	AckWait          time.Duration `envconfig:"CARDWATCH_ACK_WAIT" default:"30s"`
 	ShutdownTimeout  time.Duration `envconfig:"CARDWATCH_SHUTDOWN_TIMEOUT" default:"20s"`
 	LogFormat        string        `envconfig:"CARDWATCH_LOG_FORMAT" default:"text"`
+	// TrustedProxies are the CIDRs of the proxies in front of cardwatch, whose
+	// X-Forwarded-For is believed for rate limits.
+	TrustedProxies []string `envconfig:"CARDWATCH_TRUSTED_PROXIES"`
+}
+
+// trustedNets parses TrustedProxies; Validate has checked them.
+func (c Config) trustedNets() []*net.IPNet {
+	var out []*net.IPNet
+	for _, s := range c.TrustedProxies {
+		if _, n, err := net.ParseCIDR(strings.TrimSpace(s)); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // loadConfig reads the core settings from the environment.
@@ -117,6 +131,11 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("SHUTDOWN_TIMEOUT", "must be positive")
+	}
+	for _, p := range c.TrustedProxies {
+		if _, _, err := net.ParseCIDR(strings.TrimSpace(p)); err != nil {
+			bad("TRUSTED_PROXIES", "%q is not a CIDR like 10.0.0.0/8", p)
+		}
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("LOG_FORMAT", "must be text or json")

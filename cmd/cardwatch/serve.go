@@ -206,8 +206,9 @@ func (a *app) run(ctx context.Context) error {
 	}
 	// People tap a link a few times; Twilio and Slack post from a few addresses for
 	// every cardholder, so their routes allow far more.
-	mux.Handle("/r/", notifiers.LimitPerClient(callbacks, 5, 20))
-	providers := notifiers.LimitPerClient(callbacks, 200, 400)
+	proxies := cfg.trustedNets()
+	mux.Handle("/r/", notifiers.LimitPerClient(callbacks, 5, 20, proxies...))
+	providers := notifiers.LimitPerClient(callbacks, 200, 400, proxies...)
 	mux.Handle("/slack/", providers)
 	mux.Handle("/twilio/", providers)
 	mux.Handle("GET /static/report.css", page)
