@@ -37,6 +37,14 @@ type benchResult struct {
 	RawCPUPer1k     float64 `json:"raw_cpu_seconds_per_1k"`
 	CPUPer1k        float64 `json:"cardwatch_cpu_seconds_per_1k"`
 	PeakRSSMiB      float64 `json:"peak_rss_mib"`
+	// Steady mode.
+	Rate     float64 `json:"rate,omitempty"`
+	P50ms    float64 `json:"p50_ms,omitempty"`
+	P90ms    float64 `json:"p90_ms,omitempty"`
+	P99ms    float64 `json:"p99_ms,omitempty"`
+	MaxMs    float64 `json:"max_ms,omitempty"`
+	KeptUp   bool    `json:"kept_up,omitempty"`
+	BehindMs float64 `json:"caught_up_after_ms,omitempty"`
 }
 
 // benchCmd is the backlog mode of the load command: it fills a fresh stream with
@@ -53,6 +61,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	foreign := fs.Float64("foreign", 0.02, "share of transactions at a terminal abroad")
 	over := fs.Float64("over", 0.01, "share of transactions over the amount threshold")
 	jsonOut := fs.String("json", "", "also write the figures as JSON to this `file`")
+	steady := fs.Float64("rate", 0, "steady mode: publish this many transactions a `second` and measure transaction-to-alert latency (0: backlog mode)")
+	duration := fs.Duration("duration", 10*time.Second, "steady mode: how long to publish")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -83,6 +93,10 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	subj := subscribers.Subjects{Prefix: "cardwatch"}
 	if err := subscribers.EnsureStreams(ctx, js, subj, subscribers.StoreConfig{Retention: time.Hour}); err != nil {
 		return fail(err)
+	}
+	if *steady > 0 {
+		return benchSteady(ctx, stdout, stderr, js, ns.ClientURL(), rulesFile, *steady, *duration, *holders,
+			[3]float64{*newShare, *foreign, *over}, *jsonOut)
 	}
 	fmt.Fprintf(stdout, "filling the backlog: %d transactions for %d cardholders (new merchant %.0f%%, abroad %.0f%%, over the limit %.0f%%)\n",
 		*n, *holders, *newShare*100, *foreign*100, *over*100)
@@ -178,28 +192,42 @@ func writeBenchRules(path string, k int) error {
 	return f.Close()
 }
 
+// txnGen makes realistic transactions: each cardholder's card at one of their usual
+// merchants, at home, under the limit, but for the given shares.
+type txnGen struct {
+	rnd                     *rand.Rand
+	holders                 int
+	newShare, foreign, over float64
+	b                       strings.Builder
+}
+
+// next returns the i-th transaction's subject and event.
+func (g *txnGen) next(subj subscribers.Subjects, i int) (string, []byte) {
+	h := g.rnd.IntN(g.holders)
+	merchant := fmt.Sprintf("M-%06d-%c", h, 'a'+rune(g.rnd.IntN(3)))
+	if g.rnd.Float64() < g.newShare {
+		merchant = fmt.Sprintf("M-new-%d", i)
+	}
+	country := "US"
+	if g.rnd.Float64() < g.foreign {
+		country = "FR"
+	}
+	amount := fmt.Sprintf("%d.%02d", 5+g.rnd.IntN(195), g.rnd.IntN(100))
+	if g.rnd.Float64() < g.over {
+		amount = "900.00"
+	}
+	g.b.Reset()
+	fmt.Fprintf(&g.b, `{"id":"b-%d","cardholder_id":"ch_%06d","card":{"token":"tok_%06d","last4":"%04d"},"amount":{"value":%q,"currency":"USD"},"merchant":{"id":%q,"name":"SHOP %d","city":"Springfield","country":%q},"terminal":{"country":%q,"entry_mode":"chip"},"status":"approved","occurred_at":"2026-11-24T18:22:05Z"}`,
+		i, h, h, h%10000, amount, merchant, h%97, country, country)
+	return subj.Txn("bench", fmt.Sprintf("tok_%06d", h)), []byte(g.b.String())
+}
+
 // publishBacklog publishes n transactions spread over the cardholders.
 func publishBacklog(js jetstream.JetStream, subj subscribers.Subjects, n, holders int, newShare, foreign, over float64) error {
-	rnd := rand.New(rand.NewPCG(7, 11))
-	var b strings.Builder
+	g := &txnGen{rnd: rand.New(rand.NewPCG(7, 11)), holders: holders, newShare: newShare, foreign: foreign, over: over}
 	for i := range n {
-		h := rnd.IntN(holders)
-		merchant := fmt.Sprintf("M-%06d-%c", h, 'a'+rune(rnd.IntN(3)))
-		if rnd.Float64() < newShare {
-			merchant = fmt.Sprintf("M-new-%d", i)
-		}
-		country := "US"
-		if rnd.Float64() < foreign {
-			country = "FR"
-		}
-		amount := fmt.Sprintf("%d.%02d", 5+rnd.IntN(195), rnd.IntN(100))
-		if rnd.Float64() < over {
-			amount = "900.00"
-		}
-		b.Reset()
-		fmt.Fprintf(&b, `{"id":"b-%d","cardholder_id":"ch_%06d","card":{"token":"tok_%06d","last4":"%04d"},"amount":{"value":%q,"currency":"USD"},"merchant":{"id":%q,"name":"SHOP %d","city":"Springfield","country":%q},"terminal":{"country":%q,"entry_mode":"chip"},"status":"approved","occurred_at":"2026-11-24T18:22:05Z"}`,
-			i, h, h, h%10000, amount, merchant, h%97, country, country)
-		if _, err := js.PublishAsync(subj.Txn("bench", fmt.Sprintf("tok_%06d", h)), []byte(b.String())); err != nil {
+		subject, data := g.next(subj, i)
+		if _, err := js.PublishAsync(subject, data); err != nil {
 			return err
 		}
 	}

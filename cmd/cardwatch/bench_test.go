@@ -36,3 +36,23 @@ func TestBenchCommandRuns(t *testing.T) {
 		t.Errorf("figures %+v", res)
 	}
 }
+
+func TestBenchSteadyModeReportsLatency(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "steady.json")
+	var stdout, stderr bytes.Buffer
+	code := benchCmd(context.Background(), []string{"-rate", "1000", "-duration", "1s", "-cardholders", "200", "-json", out}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res benchResult
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Transactions != 1000 || res.Alerts == 0 || res.P50ms <= 0 || res.P99ms < res.P50ms || res.MaxMs < res.P99ms {
+		t.Errorf("figures %+v", res)
+	}
+}

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cardwatch/cardwatch/notifiers"
+	"github.com/cardwatch/cardwatch/notifiers/console"
+	"github.com/cardwatch/cardwatch/rules"
+	"github.com/cardwatch/cardwatch/subscribers"
+)
+
+// benchSteady is the steady mode of the load command: cardwatch runs, transactions come
+// at a fixed rate, and the latency of each alert is read from the streams' own
+// timestamps (the transaction stored, its alert stored).
+func benchSteady(ctx context.Context, stdout, stderr io.Writer, js jetstream.JetStream, natsURL, rulesFile string,
+	rate float64, duration time.Duration, holders int, shares [3]float64, jsonOut string) int {
+	fail := func(err error) int { fmt.Fprintf(stderr, "cardwatch bench: %v\n", err); return 1 }
+	cfg, err := loadConfig()
+	if err != nil {
+		return fail(err)
+	}
+	cfg.NatsURL, cfg.RulesFile, cfg.HTTPAddr = natsURL, rulesFile, "127.0.0.1:0"
+	book, err := rules.Load(rulesFile)
+	if err != nil {
+		return fail(err)
+	}
+	var handled atomic.Int64
+	a := &app{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil)), book: book, ready: make(chan struct{}),
+		notifiers: []notifiers.Notifier{console.New(io.Discard)},
+		observe:   func(string, string) { handled.Add(1) }}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- a.run(runCtx) }()
+	select {
+	case <-a.ready:
+	case err := <-errc:
+		return fail(err)
+	}
+
+	subj := subscribers.Subjects{Prefix: "cardwatch"}
+	g := &txnGen{rnd: rand.New(rand.NewPCG(3, 5)), holders: holders, newShare: shares[0], foreign: shares[1], over: shares[2]}
+	total := int(rate * duration.Seconds())
+	fmt.Fprintf(stdout, "steady: %.0f transactions a second for %s (%d), %d cardholders\n", rate, duration, total, holders)
+	cpu0 := cpuSeconds()
+	start := time.Now()
+	tick := time.NewTicker(10 * time.Millisecond)
+	sent, lastReport := 0, start
+	for sent < total {
+		<-tick.C
+		due := min(total, int(rate*time.Since(start).Seconds()))
+		for ; sent < due; sent++ {
+			subject, data := g.next(subj, sent)
+			if _, err := js.PublishAsync(subject, data); err != nil {
+				tick.Stop()
+				return fail(err)
+			}
+		}
+		if time.Since(lastReport) >= time.Second {
+			fmt.Fprintf(stdout, "  published %d, handled %d\n", sent, handled.Load())
+			lastReport = time.Now()
+		}
+	}
+	tick.Stop()
+	<-js.PublishAsyncComplete()
+	behind := int64(sent) - handled.Load()
+	endWait := time.Now()
+	for handled.Load() < int64(total) && time.Since(endWait) < time.Minute {
+		time.Sleep(5 * time.Millisecond)
+	}
+	res := benchResult{Transactions: total, Cardholders: holders, Rate: rate,
+		CPUPer1k: (cpuSeconds() - cpu0) / float64(total) * 1000, PeakRSSMiB: peakRSSMiB(),
+		BehindMs: float64(time.Since(endWait).Milliseconds())}
+	// Kept up: at the end of publishing, no more than a tenth of a second's worth was
+	// still waiting.
+	res.KeptUp = float64(behind) <= rate/10
+	lat, err := alertLatencies(ctx, js)
+	if err != nil {
+		return fail(err)
+	}
+	stop()
+	<-errc
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
+		res.P50ms, res.P90ms, res.P99ms, res.MaxMs = q(0.5), q(0.9), q(0.99), q(1)
+		res.Alerts = int64(len(lat))
+	}
+	fmt.Fprintf(stdout, "\n%-38s %10s\n", fmt.Sprintf("steady %.0f/s for %s", rate, duration), "")
+	fmt.Fprintf(stdout, "%-38s %10d\n", "alerts", res.Alerts)
+	fmt.Fprintf(stdout, "%-38s %10.2f\n", "transaction to alert p50, ms", res.P50ms)
+	fmt.Fprintf(stdout, "%-38s %10.2f\n", "p90, ms", res.P90ms)
+	fmt.Fprintf(stdout, "%-38s %10.2f\n", "p99, ms", res.P99ms)
+	fmt.Fprintf(stdout, "%-38s %10.2f\n", "max, ms", res.MaxMs)
+	fmt.Fprintf(stdout, "%-38s %10v\n", "kept up", res.KeptUp)
+	fmt.Fprintf(stdout, "%-38s %10.0f\n", "caught up after publishing ended, ms", res.BehindMs)
+	fmt.Fprintf(stdout, "%-38s %10.3f\n", "CPU s per 1,000", res.CPUPer1k)
+	fmt.Fprintf(stdout, "%-38s %10.0f\n", "peak RSS, MiB (process)", res.PeakRSSMiB)
+	if jsonOut != "" {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
+			return fail(err)
+		}
+	}
+	return 0
+}
+
+// alertLatencies reads every alert and the transaction it came from, and returns the
+// time between the two being stored.
+func alertLatencies(ctx context.Context, js jetstream.JetStream) ([]time.Duration, error) {
+	txns, err := js.Stream(ctx, subscribers.StreamTxn)
+	if err != nil {
+		return nil, err
+	}
+	// The transactions' stream times, by id.
+	stored := map[string]time.Time{}
+	c, err := txns.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return nil, err
+	}
+	info, err := txns.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var probe struct {
+		ID string `json:"id"`
+	}
+	for range info.State.Msgs {
+		m, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			return nil, err
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			return nil, err
+		}
+		if json.Unmarshal(m.Data(), &probe) == nil {
+			stored[probe.ID] = meta.Timestamp
+		}
+	}
+	alerts, err := js.Stream(ctx, subscribers.StreamAlerts)
+	if err != nil {
+		return nil, err
+	}
+	ainfo, err := alerts.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ac, err := alerts.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return nil, err
+	}
+	var out []time.Duration
+	var al struct {
+		TxnID string `json:"txn_id"`
+	}
+	for range ainfo.State.Msgs {
+		m, err := ac.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			return nil, err
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			return nil, err
+		}
+		if json.Unmarshal(m.Data(), &al) == nil {
+			if t, ok := stored[al.TxnID]; ok {
+				out = append(out, meta.Timestamp.Sub(t))
+			}
+		}
+	}
+	return out, nil
+}
