@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -66,7 +67,6 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir, err := os.MkdirTemp("", "cardwatch-bench-")
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -115,34 +115,18 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	res.RawPerSec = float64(*n) / rawTime.Seconds()
 	res.RawCPUPer1k = (cpuSeconds() - cpu0) / float64(*n) * 1000
 
-	cfg, err := loadConfig()
-	if err != nil {
-		return fail(err)
-	}
-	cfg.NatsURL, cfg.RulesFile, cfg.HTTPAddr = ns.ClientURL(), rulesFile, "127.0.0.1:0"
-	book, err := rules.Load(rulesFile)
-	if err != nil {
-		return fail(err)
-	}
 	var handled, alerts atomic.Int64
-	a := &app{cfg: cfg, log: log, book: book, ready: make(chan struct{}),
-		notifiers: []notifiers.Notifier{console.New(io.Discard)},
-		observe: func(_ string, outcome string) {
-			handled.Add(1)
-			if outcome == subscribers.OutcomeAlert {
-				alerts.Add(1)
-			}
-		}}
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	errc := make(chan error, 1)
 	cpu0 = cpuSeconds()
-	go func() { errc <- a.run(runCtx) }()
-	select {
-	case <-a.ready:
-	case err := <-errc:
+	stop, err := startBenchApp(ctx, ns.ClientURL(), rulesFile, func(_ string, outcome string) {
+		handled.Add(1)
+		if outcome == subscribers.OutcomeAlert {
+			alerts.Add(1)
+		}
+	})
+	if err != nil {
 		return fail(err)
 	}
+	defer stop()
 	start := time.Now()
 	if err := progress(ctx, stdout, "cardwatch", *n, func() int64 { return handled.Load() }); err != nil {
 		return fail(err)
@@ -154,7 +138,6 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	res.Alerts = alerts.Load()
 	res.PeakRSSMiB = peakRSSMiB()
 	stop()
-	<-errc
 
 	fmt.Fprintf(stdout, "\n%-34s %12s\n", "backlog of "+strconv.Itoa(*n)+" transactions", "per second")
 	fmt.Fprintf(stdout, "%-34s %12.0f\n", "raw ceiling (decode + ack)", res.RawPerSec)
@@ -165,13 +148,49 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fmt.Fprintf(stdout, "%-34s %12.3f\n", "CPU s per 1,000 (cardwatch)", res.CPUPer1k)
 	fmt.Fprintf(stdout, "%-34s %12.0f\n", "peak RSS, MiB (process)", res.PeakRSSMiB)
 	fmt.Fprint(stdout, "(CPU and memory are the whole process, embedded NATS server included.)\n")
-	if *jsonOut != "" {
-		b, _ := json.MarshalIndent(res, "", "  ")
-		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
-			return fail(err)
-		}
+	if err := writeBenchJSON(*jsonOut, res); err != nil {
+		return fail(err)
 	}
 	return 0
+}
+
+// startBenchApp runs cardwatch as serve does, on the bench's NATS and rules, with the
+// console notifier writing nowhere; stop ends it and waits.
+func startBenchApp(ctx context.Context, natsURL, rulesFile string, observe func(subject, outcome string)) (stop func(), err error) {
+	cfg, err := loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg.NatsURL, cfg.RulesFile, cfg.HTTPAddr = natsURL, rulesFile, "127.0.0.1:0"
+	book, err := rules.Load(rulesFile)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil)), book: book, ready: make(chan struct{}),
+		notifiers: []notifiers.Notifier{console.New(io.Discard)}, observe: observe}
+	runCtx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- a.run(runCtx) }()
+	select {
+	case <-a.ready:
+	case err := <-errc:
+		cancel()
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(func() { cancel(); <-errc }) }, nil
+}
+
+// writeBenchJSON writes the figures for -json; no file, nothing to do.
+func writeBenchJSON(path string, res benchResult) error {
+	if path == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 // writeBenchRules writes k cardholders, each with three usual merchants on the known

@@ -5,18 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cardwatch/cardwatch/notifiers"
-	"github.com/cardwatch/cardwatch/notifiers/console"
-	"github.com/cardwatch/cardwatch/rules"
 	"github.com/cardwatch/cardwatch/subscribers"
 )
 
@@ -26,28 +21,12 @@ import (
 func benchSteady(ctx context.Context, stdout, stderr io.Writer, js jetstream.JetStream, natsURL, rulesFile string,
 	rate float64, duration time.Duration, holders int, shares [3]float64, jsonOut string) int {
 	fail := func(err error) int { fmt.Fprintf(stderr, "cardwatch bench: %v\n", err); return 1 }
-	cfg, err := loadConfig()
-	if err != nil {
-		return fail(err)
-	}
-	cfg.NatsURL, cfg.RulesFile, cfg.HTTPAddr = natsURL, rulesFile, "127.0.0.1:0"
-	book, err := rules.Load(rulesFile)
-	if err != nil {
-		return fail(err)
-	}
 	var handled atomic.Int64
-	a := &app{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil)), book: book, ready: make(chan struct{}),
-		notifiers: []notifiers.Notifier{console.New(io.Discard)},
-		observe:   func(string, string) { handled.Add(1) }}
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- a.run(runCtx) }()
-	select {
-	case <-a.ready:
-	case err := <-errc:
+	stop, err := startBenchApp(ctx, natsURL, rulesFile, func(string, string) { handled.Add(1) })
+	if err != nil {
 		return fail(err)
 	}
+	defer stop()
 
 	subj := subscribers.Subjects{Prefix: "cardwatch"}
 	g := &txnGen{rnd: rand.New(rand.NewPCG(3, 5)), holders: holders, newShare: shares[0], foreign: shares[1], over: shares[2]}
@@ -90,7 +69,6 @@ func benchSteady(ctx context.Context, stdout, stderr io.Writer, js jetstream.Jet
 		return fail(err)
 	}
 	stop()
-	<-errc
 	if len(lat) > 0 {
 		slices.Sort(lat)
 		q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
@@ -107,11 +85,8 @@ func benchSteady(ctx context.Context, stdout, stderr io.Writer, js jetstream.Jet
 	fmt.Fprintf(stdout, "%-38s %10.0f\n", "caught up after publishing ended, ms", res.BehindMs)
 	fmt.Fprintf(stdout, "%-38s %10.3f\n", "CPU s per 1,000", res.CPUPer1k)
 	fmt.Fprintf(stdout, "%-38s %10.0f\n", "peak RSS, MiB (process)", res.PeakRSSMiB)
-	if jsonOut != "" {
-		b, _ := json.MarshalIndent(res, "", "  ")
-		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
-			return fail(err)
-		}
+	if err := writeBenchJSON(jsonOut, res); err != nil {
+		return fail(err)
 	}
 	return 0
 }
