@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -64,16 +65,20 @@ func (s *AlertStore) Get(ctx context.Context, alertID string) (*AlertRecord, uin
 	return &r, e.Revision(), nil
 }
 
-// Create stores a new record; it is not an error if it exists already (a redelivery).
-func (s *AlertStore) Create(ctx context.Context, r *AlertRecord) error {
+// Create stores a new record and reports whether it did; false, with no error, means
+// a record for the alert was there already.
+func (s *AlertStore) Create(ctx context.Context, r *AlertRecord) (bool, error) {
 	b, err := json.Marshal(r)
 	if err != nil {
-		return fmt.Errorf("encode alert record: %w", err)
+		return false, fmt.Errorf("encode alert record: %w", err)
 	}
-	if _, err := s.kv.Create(ctx, r.Alert.ID, b); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
-		return fmt.Errorf("store alert: %w", err)
+	if _, err := s.kv.Create(ctx, r.Alert.ID, b); err != nil {
+		if isRevisionConflict(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("store alert: %w", err)
 	}
-	return nil
+	return true, nil
 }
 
 // Update replaces a record if it is still at revision rev, so that two instances
@@ -90,71 +95,40 @@ func (s *AlertStore) Update(ctx context.Context, r *AlertRecord, rev uint64) (ui
 	return rev, nil
 }
 
-// phonesKept is how many recent alerts per phone number the index keeps: enough for a
-// burst of fraud, small enough to read on every SMS reply.
-const phonesKept = 20
-
-// phoneKey is the index key of a phone number: a keyed hash, so that the number is in
-// no key (keys show up in listings and monitoring) and cannot be found by hashing every
-// possible number.
-func (s *AlertStore) phoneKey(phone string) string {
+// phonePrefix is the index prefix of a phone number: a keyed hash, so that the number
+// is in no key (keys show up in listings and monitoring) and cannot be found by hashing
+// every possible number.
+func (s *AlertStore) phonePrefix(phone string) string {
 	m := hmac.New(sha256.New, s.key)
 	m.Write([]byte("cardwatch phone\x00" + phone))
 	return "phone." + hex.EncodeToString(m.Sum(nil)[:16])
 }
 
-// IndexPhone records that an alert went to a phone number, newest first, so that an SMS
-// reply can find it.
+// IndexPhone records that an alert goes to a phone number, so that an SMS reply can find
+// it. Each alert is a key of its own under the number's prefix: one blind write, no
+// read-modify-write that instances sending to one number would contend on.
 func (s *AlertStore) IndexPhone(ctx context.Context, phone, alertID string) error {
-	key := s.phoneKey(phone)
-	for range 10 {
-		var ids []string
-		var rev uint64
-		e, err := s.kv.Get(ctx, key)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		case err != nil:
-			return fmt.Errorf("read phone index: %w", err)
-		default:
-			rev = e.Revision()
-			_ = json.Unmarshal(e.Value(), &ids) // an unreadable index starts again
-		}
-		if slices.Contains(ids, alertID) {
-			return nil
-		}
-		ids = append([]string{alertID}, ids...)
-		ids = ids[:min(len(ids), phonesKept)]
-		b, _ := json.Marshal(ids)
-		if rev == 0 {
-			_, err = s.kv.Create(ctx, key, b)
-		} else {
-			_, err = s.kv.Update(ctx, key, b, rev)
-		}
-		if err == nil {
-			return nil
-		}
-		if !isRevisionConflict(err) {
-			return fmt.Errorf("write phone index: %w", err)
-		}
-		// Another instance indexed an alert for the same number: read again.
+	if _, err := s.kv.Put(ctx, s.phonePrefix(phone)+"."+alertID, []byte(alertID)); err != nil {
+		return fmt.Errorf("write phone index: %w", err)
 	}
-	return errors.New("write phone index: too much contention")
+	return nil
 }
 
 // AlertsOfPhone returns the ids of the alerts sent to a phone number, newest first.
 func (s *AlertStore) AlertsOfPhone(ctx context.Context, phone string) ([]string, error) {
-	e, err := s.kv.Get(ctx, s.phoneKey(phone))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, nil
-	}
+	prefix := s.phonePrefix(phone) + "."
+	l, err := s.kv.ListKeysFiltered(ctx, prefix+"*")
 	if err != nil {
 		return nil, fmt.Errorf("read phone index: %w", err)
 	}
+	defer l.Stop()
 	var ids []string
-	if err := json.Unmarshal(e.Value(), &ids); err != nil {
-		return nil, fmt.Errorf("decode phone index: %w", err)
+	for k := range l.Keys() {
+		ids = append(ids, strings.TrimPrefix(k, prefix))
 	}
-	return ids, nil
+	// Keys come in the order they were written.
+	slices.Reverse(ids)
+	return slices.Compact(ids), nil
 }
 
 // isRevisionConflict reports whether a key-value write lost a race (Create of an

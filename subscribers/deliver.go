@@ -29,8 +29,8 @@ type Deliverer struct {
 	Rules *atomic.Pointer[rules.Book]
 	// Dispatcher sends on the channels.
 	Dispatcher *notifiers.Dispatcher
-	// Alerts is checked for the alert's record before it is sent, so that an answer
-	// to the message always finds its alert.
+	// Alerts indexes the phone number an alert goes to, before it goes, so that an SMS
+	// reply finds its alert. (The alert's record is stored before the alert is published.)
 	Alerts *AlertStore
 	// Log gets one line per event that matters.
 	Log *slog.Logger
@@ -102,14 +102,6 @@ func (d *Deliverer) Handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.Term()
 		return
 	}
-	// The alert is published a moment before its record is stored; an SMS reply that
-	// came in between would find no alert (or an older one), so wait for the record.
-	if d.Alerts != nil {
-		if _, _, err := d.Alerts.Get(ctx, a.ID); err != nil {
-			_ = msg.NakWithDelay(max(time.Second, Backoff(attempt)))
-			return
-		}
-	}
 	// One copy of an alert at a time in this process: a redelivery that overtakes a slow
 	// first copy would pass the sent-log check before the first marks it.
 	if _, busy := d.inHand.LoadOrStore(a.ID, true); busy {
@@ -140,6 +132,15 @@ func (d *Deliverer) Handle(ctx context.Context, msg jetstream.Msg) {
 			Error: "the cardholder is no longer in the rules file", At: time.Now().UTC()})
 		ackOrRetry(msg, err, attempt)
 		return
+	}
+	if h.Notify.SMS != "" && d.Alerts != nil {
+		// Before the SMS goes: the cardholder may reply at once, and the reply must find
+		// this alert.
+		if err := d.Alerts.IndexPhone(ctx, h.Notify.SMS, a.ID); err != nil {
+			d.Log.Warn("alert not sent yet: phone index not written", "alert", a.ID, "err", err)
+			ackOrRetry(msg, err, attempt)
+			return
+		}
 	}
 	err := d.Dispatcher.Dispatch(ctx, notifiers.Message{Alert: &a, Cardholder: h}, attempt)
 	ackOrRetry(msg, err, attempt)

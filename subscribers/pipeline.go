@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"strings"
 	"sync"
@@ -40,7 +39,7 @@ type Pipeline struct {
 	// Durable is the consumer's name; every instance uses the same one to share the work.
 	Durable string
 	// Workers is how many transactions are handled at once. One card's transactions
-	// always go to the same worker, so they are handled in order.
+	// are handled one after another, in order; a card waiting on NATS holds up no other.
 	Workers int
 	// MaxAckPending bounds the transactions in flight, and with it memory, whatever the
 	// backlog.
@@ -76,18 +75,15 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("transaction consumer: %w", err)
 	}
-	shards := make([]chan jetstream.Msg, workers)
+	queue := newKeyedQueue[jetstream.Msg]()
 	var wg sync.WaitGroup
-	for i := range shards {
-		shards[i] = make(chan jetstream.Msg, 64)
+	for range workers {
 		wg.Go(func() {
-			for msg := range shards[i] {
-				p.Handle(context.WithoutCancel(ctx), msg)
-			}
+			queue.run(func(msg jetstream.Msg) { p.Handle(context.WithoutCancel(ctx), msg) })
 		})
 	}
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		shards[shardOf(msg.Subject(), workers)] <- msg
+		queue.push(cardOf(msg.Subject()), msg)
 	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
 			p.Log.Warn("transaction consumer", "err", err)
@@ -99,22 +95,15 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	<-ctx.Done()
 	cc.Drain()
 	<-cc.Closed()
-	for _, s := range shards {
-		close(s)
-	}
+	queue.close()
 	wg.Wait()
 	return nil
 }
 
-// shardOf sends every transaction of one card (the subject's last token) to one worker.
-func shardOf(subject string, n int) int {
-	if n == 1 {
-		return 0
-	}
-	card := subject[strings.LastIndexByte(subject, '.')+1:]
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(card))
-	return int(h.Sum32() % uint32(n))
+// cardOf is the card token of a transaction's subject (its last token): one card's
+// transactions are handled in order.
+func cardOf(subject string) string {
+	return subject[strings.LastIndexByte(subject, '.')+1:]
 }
 
 // Handle takes one transaction through the rules and acknowledges it, or asks for it
@@ -139,8 +128,9 @@ func (p *Pipeline) Handle(ctx context.Context, msg jetstream.Msg) string {
 func (p *Pipeline) handle(ctx context.Context, msg jetstream.Msg) (string, error) {
 	var received time.Time
 	var seq uint64
+	redelivered := false
 	if meta, err := msg.Metadata(); err == nil {
-		received, seq = meta.Timestamp, meta.Sequence.Stream
+		received, seq, redelivered = meta.Timestamp, meta.Sequence.Stream, meta.NumDelivered > 1
 	}
 	subject, data := msg.Subject(), msg.Data()
 
@@ -170,7 +160,7 @@ func (p *Pipeline) handle(ctx context.Context, msg jetstream.Msg) (string, error
 
 	outcome := OutcomeNoAlert
 	if len(reasons) > 0 {
-		if outcome, err = p.raise(ctx, bank, t, h, reasons, received); err != nil {
+		if outcome, err = p.raise(ctx, bank, t, reasons, received, redelivered); err != nil {
 			return "", err
 		}
 	}
@@ -184,32 +174,37 @@ func (p *Pipeline) handle(ctx context.Context, msg jetstream.Msg) (string, error
 	return outcome, nil
 }
 
-// raise publishes the alert for t unless it was raised before.
-func (p *Pipeline) raise(ctx context.Context, bank string, t *rules.Transaction, h *rules.Cardholder, reasons []rules.Reason, received time.Time) (string, error) {
-	id := rules.AlertID(bank, t.ID)
-	// JetStream's duplicate window covers a quick redelivery; the alert store covers a
-	// bank republishing the same transaction days later.
-	if _, _, err := p.Alerts.Get(ctx, id); err == nil {
-		return OutcomeDuplicate, nil
-	} else if !errors.Is(err, ErrNoAlert) {
-		return "", err
-	}
+// raise publishes the alert for t unless it was raised before. The alert's record is
+// stored first: it is what keeps a transaction to one alert past JetStream's duplicate
+// window, and it is there for an answer before the alert can reach anyone.
+func (p *Pipeline) raise(ctx context.Context, bank string, t *rules.Transaction, reasons []rules.Reason, received time.Time, redelivered bool) (string, error) {
 	a := rules.NewAlert(bank, t, reasons, p.now())
 	if p.ReportURL != nil {
 		a.ReportURL = p.ReportURL(a.ID)
 	}
+	created, err := p.Alerts.Create(ctx, &AlertRecord{Alert: *a, CardToken: t.Card.Token})
+	if err != nil {
+		return "", err
+	}
+	if !created {
+		if !redelivered {
+			// A bank sent the same transaction again, maybe days later.
+			return OutcomeDuplicate, nil
+		}
+		// An earlier attempt stored the record and may have stopped before publishing:
+		// publish the stored alert. Its Nats-Msg-Id makes a copy already on the feed
+		// one alert.
+		rec, _, err := p.Alerts.Get(ctx, a.ID)
+		if err != nil {
+			return "", err
+		}
+		a = &rec.Alert
+	}
 	if err := publishJSON(ctx, p.JS, p.Subjects.Alerts(bank), a.ID, a); err != nil {
 		return "", err
 	}
-	if h.Notify.SMS != "" {
-		// So that an SMS reply from this number finds the alert. Before the record: the
-		// record is what tells a redelivery that all is done.
-		if err := p.Alerts.IndexPhone(ctx, h.Notify.SMS, a.ID); err != nil {
-			return "", err
-		}
-	}
-	if err := p.Alerts.Create(ctx, &AlertRecord{Alert: *a, CardToken: t.Card.Token}); err != nil {
-		return "", err
+	if !created {
+		return OutcomeDuplicate, nil
 	}
 	for _, r := range reasons {
 		p.Metrics.Alerts.WithLabelValues(r.Rule).Inc()

@@ -11,6 +11,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,6 +66,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	jsonOut := fs.String("json", "", "also write the figures as JSON to this `file`")
 	steady := fs.Float64("rate", 0, "steady mode: publish this many transactions a `second` and measure transaction-to-alert latency (0: backlog mode)")
 	duration := fs.Duration("duration", 10*time.Second, "steady mode: how long to publish")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of cardwatch's part of the run (not the raw ceiling) to this `file`, for go tool pprof")
+	memProfile := fs.String("memprofile", "", "write the allocations of cardwatch's part of the run to this `file` (and those before it to file.base: go tool pprof -diff_base file.base file)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -95,8 +99,13 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail(err)
 	}
 	if *steady > 0 {
+		stopProfile, err := startProfiles(*cpuProfile, *memProfile)
+		if err != nil {
+			return fail(err)
+		}
+		defer stopProfile()
 		return benchSteady(ctx, stdout, stderr, js, ns.ClientURL(), rulesFile, *steady, *duration, *holders,
-			[3]float64{*newShare, *foreign, *over}, *jsonOut)
+			[3]float64{*newShare, *foreign, *over}, *jsonOut, stopProfile)
 	}
 	fmt.Fprintf(stdout, "filling the backlog: %d transactions for %d cardholders (new merchant %.0f%%, abroad %.0f%%, over the limit %.0f%%)\n",
 		*n, *holders, *newShare*100, *foreign*100, *over*100)
@@ -115,6 +124,11 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	res.RawPerSec = float64(*n) / rawTime.Seconds()
 	res.RawCPUPer1k = (cpuSeconds() - cpu0) / float64(*n) * 1000
 
+	stopProfile, err := startProfiles(*cpuProfile, *memProfile)
+	if err != nil {
+		return fail(err)
+	}
+	defer stopProfile()
 	var handled, alerts atomic.Int64
 	cpu0 = cpuSeconds()
 	stop, err := startBenchApp(ctx, ns.ClientURL(), rulesFile, func(_ string, outcome string) {
@@ -137,6 +151,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	res.Ratio = res.CardwatchPerSec / res.RawPerSec
 	res.Alerts = alerts.Load()
 	res.PeakRSSMiB = peakRSSMiB()
+	stopProfile()
 	stop()
 
 	fmt.Fprintf(stdout, "\n%-34s %12s\n", "backlog of "+strconv.Itoa(*n)+" transactions", "per second")
@@ -179,6 +194,53 @@ func startBenchApp(ctx context.Context, natsURL, rulesFile string, observe func(
 	}
 	var once sync.Once
 	return func() { once.Do(func() { cancel(); <-errc }) }, nil
+}
+
+// startProfiles profiles the process until stop is called: CPU into cpuPath, and
+// allocations into memPath, with those made before the start in memPath.base, so that
+// pprof's -diff_base shows only the measured part. An empty path is no profile.
+func startProfiles(cpuPath, memPath string) (stop func(), err error) {
+	writeAllocs := func(path string) error {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		runtime.GC() // the profile is as of the last collection
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
+	if memPath != "" {
+		if err := writeAllocs(memPath + ".base"); err != nil {
+			return nil, err
+		}
+	}
+	var cpu *os.File
+	if cpuPath != "" {
+		if cpu, err = os.Create(cpuPath); err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(cpu); err != nil {
+			cpu.Close()
+			return nil, err
+		}
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			if cpu != nil {
+				pprof.StopCPUProfile()
+				cpu.Close()
+			}
+			if memPath != "" {
+				if err := writeAllocs(memPath); err != nil {
+					fmt.Fprintln(os.Stderr, "cardwatch bench: memory profile:", err)
+				}
+			}
+		})
+	}, nil
 }
 
 // writeBenchJSON writes the figures for -json; no file, nothing to do.

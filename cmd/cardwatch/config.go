@@ -45,7 +45,7 @@ type Config struct {
 	ReportTTL        time.Duration `envconfig:"CARDWATCH_REPORT_TTL" default:"168h"`
 	Retention        time.Duration `envconfig:"CARDWATCH_RETENTION" default:"4320h"`
 	StreamReplicas   int           `envconfig:"CARDWATCH_STREAM_REPLICAS" default:"1"`
-	Workers          int           `envconfig:"CARDWATCH_WORKERS" default:"8"`
+	Workers          int           `envconfig:"CARDWATCH_WORKERS" default:"64"`
 	MaxAckPending    int           `envconfig:"CARDWATCH_MAX_ACK_PENDING" default:"4096"`
 	DeliveryWorkers  int           `envconfig:"CARDWATCH_DELIVERY_WORKERS" default:"32"`
 	DeliveryMaxAge   time.Duration `envconfig:"CARDWATCH_DELIVERY_MAX_AGE" default:"1h"`

@@ -1,0 +1,167 @@
+package subscribers
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cardwatch/cardwatch/rules"
+)
+
+// txnMsg is a transaction as the consumer hands it over, with the delivery count the
+// test needs.
+type txnMsg struct {
+	jetstream.Msg // not called: the methods the pipeline uses are below
+	subject       string
+	data          []byte
+	delivered     uint64
+	acked         bool
+}
+
+func (m *txnMsg) Subject() string      { return m.subject }
+func (m *txnMsg) Data() []byte         { return m.data }
+func (m *txnMsg) Headers() nats.Header { return nil }
+func (m *txnMsg) Metadata() (*jetstream.MsgMetadata, error) {
+	return &jetstream.MsgMetadata{NumDelivered: m.delivered, Timestamp: time.Now()}, nil
+}
+func (m *txnMsg) Ack() error                         { m.acked = true; return nil }
+func (m *txnMsg) NakWithDelay(d time.Duration) error { return nil }
+
+const pipelineRules = `
+defaults:
+  home_country: US
+  currency: USD
+  rules: {amount_over: 500.00, unknown_merchant: false, foreign_terminal: false}
+cardholders:
+  - {id: ch_1, bank: acme, notify: {sms: "+15555550100"}}
+`
+
+const pipelineTxn = `{"id":"t-1","cardholder_id":"ch_1","card":{"token":"tok_1","last4":"4821"},
+ "amount":{"value":"900.00","currency":"USD"},"merchant":{"id":"M-1","name":"SHOP"},
+ "terminal":{"country":"US"},"status":"approved","occurred_at":"2026-11-24T18:22:05Z"}`
+
+func newTestPipeline(t *testing.T) (*Pipeline, jetstream.JetStream) {
+	t.Helper()
+	ns, err := StartEmbedded(EmbeddedConfig{Addr: "127.0.0.1:0", DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	subj := Subjects{Prefix: "cardwatch"}
+	cfg := StoreConfig{Retention: time.Hour}
+	if err := EnsureStreams(ctx, js, subj, cfg); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	known, err := OpenKnownMerchants(ctx, js, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts, err := OpenAlertStore(ctx, js, cfg, []byte("test key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	book, err := rules.Parse("rules.yaml", []byte(pipelineRules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rp atomic.Pointer[rules.Book]
+	rp.Store(book)
+	return &Pipeline{JS: js, Subjects: subj, Rules: &rp, Known: known, Alerts: alerts,
+		Metrics: NewMetrics(prometheus.NewRegistry()), Log: log}, js
+}
+
+func alertsOnFeed(t *testing.T, js jetstream.JetStream) uint64 {
+	t.Helper()
+	s, err := js.Stream(context.Background(), StreamAlerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+func TestPipelineStoresTheRecordBeforeTheAlert(t *testing.T) {
+	p, js := newTestPipeline(t)
+	ctx := context.Background()
+	msg := &txnMsg{subject: "cardwatch.txn.acme.tok_1", data: []byte(pipelineTxn), delivered: 1}
+	if got := p.Handle(ctx, msg); got != OutcomeAlert || !msg.acked {
+		t.Fatalf("outcome %q, acked %v", got, msg.acked)
+	}
+	id := rules.AlertID("acme", "t-1")
+	rec, _, err := p.Alerts.Get(ctx, id)
+	if err != nil {
+		t.Fatalf("no record for the alert: %v", err)
+	}
+	if rec.CardToken != "tok_1" || rec.Alert.ID != id {
+		t.Errorf("record %+v", rec)
+	}
+	if n := alertsOnFeed(t, js); n != 1 {
+		t.Fatalf("%d alerts on the feed, want 1", n)
+	}
+	// The bank sends the same transaction again (a new stream message, first delivery).
+	again := &txnMsg{subject: msg.subject, data: msg.data, delivered: 1}
+	if got := p.Handle(ctx, again); got != OutcomeDuplicate {
+		t.Fatalf("same transaction again: outcome %q, want %q", got, OutcomeDuplicate)
+	}
+	if n := alertsOnFeed(t, js); n != 1 {
+		t.Fatalf("%d alerts on the feed after a repeat, want 1", n)
+	}
+}
+
+func TestPipelinePublishesAnAlertWhoseRecordOutlivedACrash(t *testing.T) {
+	p, js := newTestPipeline(t)
+	ctx := context.Background()
+	// An earlier attempt stored the record and died before publishing the alert.
+	tx, err := rules.DecodeTransaction("acme", "tok_1", []byte(pipelineTxn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := rules.NewAlert("acme", tx, []rules.Reason{{Rule: "amount_over", Detail: "over"}}, time.Now())
+	if created, err := p.Alerts.Create(ctx, &AlertRecord{Alert: *a, CardToken: "tok_1"}); err != nil || !created {
+		t.Fatalf("create: %v %v", created, err)
+	}
+	redelivered := &txnMsg{subject: "cardwatch.txn.acme.tok_1", data: []byte(pipelineTxn), delivered: 2}
+	p.Handle(ctx, redelivered)
+	if n := alertsOnFeed(t, js); n != 1 {
+		t.Fatalf("%d alerts on the feed after the redelivery, want 1", n)
+	}
+	// Redelivered once more (say the ack was lost): the feed's duplicate window keeps
+	// it one alert.
+	p.Handle(ctx, &txnMsg{subject: redelivered.subject, data: redelivered.data, delivered: 3})
+	if n := alertsOnFeed(t, js); n != 1 {
+		t.Fatalf("%d alerts on the feed after a second redelivery, want 1", n)
+	}
+	m, err := js.Stream(ctx, StreamAlerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := m.GetMsg(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw.Data), a.ID) {
+		t.Errorf("the alert on the feed is not the stored one: %s", raw.Data)
+	}
+}
