@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -48,6 +49,16 @@ type benchResult struct {
 	MaxMs    float64 `json:"max_ms,omitempty"`
 	KeptUp   bool    `json:"kept_up,omitempty"`
 	BehindMs float64 `json:"caught_up_after_ms,omitempty"`
+	// Steady mode's memory: the live heap and resident set a tenth of the way in and at
+	// the end, and the heap's growth per million transactions between the two.
+	HeapWarmMiB       float64 `json:"live_heap_warm_mib,omitempty"`
+	HeapEndMiB        float64 `json:"live_heap_end_mib,omitempty"`
+	RSSWarmMiB        float64 `json:"rss_warm_mib,omitempty"`
+	RSSEndMiB         float64 `json:"rss_end_mib,omitempty"`
+	HeapPerMillionMiB float64 `json:"live_heap_growth_mib_per_million,omitempty"`
+	// Rules-load mode.
+	LoadSeconds float64 `json:"load_seconds,omitempty"`
+	HeapMiB     float64 `json:"heap_mib,omitempty"`
 }
 
 // benchCmd is the backlog mode of the load command: it fills a fresh stream with
@@ -67,9 +78,14 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	steady := fs.Float64("rate", 0, "steady mode: publish this many transactions a `second` and measure transaction-to-alert latency (0: backlog mode)")
 	duration := fs.Duration("duration", 10*time.Second, "steady mode: how long to publish")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of cardwatch's part of the run (not the raw ceiling) to this `file`, for go tool pprof")
+	natsURL := fs.String("nats", "", "use the NATS server at this `URL` (JetStream on, no CARDWATCH_ streams yet; they are deleted at the end) instead of an embedded one")
+	loadRules := fs.Bool("rules-load", false, "rules mode: write a rules file of -cardholders cardholders and measure loading it")
 	memProfile := fs.String("memprofile", "", "write the allocations of cardwatch's part of the run to this `file` (and those before it to file.base: go tool pprof -diff_base file.base file)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *loadRules {
+		return benchRulesLoad(stdout, stderr, *holders, *jsonOut)
 	}
 	dir, err := os.MkdirTemp("", "cardwatch-bench-")
 	if err != nil {
@@ -83,17 +99,28 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err := writeBenchRules(rulesFile, *holders); err != nil {
 		return fail(err)
 	}
-	ns, err := subscribers.StartEmbedded(subscribers.EmbeddedConfig{Addr: "127.0.0.1:0", DataDir: filepath.Join(dir, "nats")})
-	if err != nil {
-		return fail(err)
+	url := *natsURL
+	if url == "" {
+		ns, err := subscribers.StartEmbedded(subscribers.EmbeddedConfig{Addr: "127.0.0.1:0", DataDir: filepath.Join(dir, "nats")})
+		if err != nil {
+			return fail(err)
+		}
+		defer shutdownEmbedded(ns)
+		url = ns.ClientURL()
 	}
-	defer shutdownEmbedded(ns)
-	nc, err := nats.Connect(ns.ClientURL())
+	nc, err := nats.Connect(url)
 	if err != nil {
 		return fail(err)
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if *natsURL != "" {
+		cleanup, err := claimBenchStreams(ctx, js)
+		if err != nil {
+			return fail(err)
+		}
+		defer cleanup()
+	}
 	subj := subscribers.Subjects{Prefix: "cardwatch"}
 	if err := subscribers.EnsureStreams(ctx, js, subj, subscribers.StoreConfig{Retention: time.Hour}); err != nil {
 		return fail(err)
@@ -104,7 +131,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return fail(err)
 		}
 		defer stopProfile()
-		return benchSteady(ctx, stdout, stderr, js, ns.ClientURL(), rulesFile, *steady, *duration, *holders,
+		return benchSteady(ctx, stdout, stderr, js, url, rulesFile, *steady, *duration, *holders,
 			[3]float64{*newShare, *foreign, *over}, *jsonOut, stopProfile)
 	}
 	fmt.Fprintf(stdout, "filling the backlog: %d transactions for %d cardholders (new merchant %.0f%%, abroad %.0f%%, over the limit %.0f%%)\n",
@@ -131,7 +158,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	defer stopProfile()
 	var handled, alerts atomic.Int64
 	cpu0 = cpuSeconds()
-	stop, err := startBenchApp(ctx, ns.ClientURL(), rulesFile, func(_ string, outcome string) {
+	stop, err := startBenchApp(ctx, url, rulesFile, func(_ string, outcome string) {
 		handled.Add(1)
 		if outcome == subscribers.OutcomeAlert {
 			alerts.Add(1)
@@ -162,7 +189,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fmt.Fprintf(stdout, "%-34s %12.3f\n", "CPU s per 1,000 (raw)", res.RawCPUPer1k)
 	fmt.Fprintf(stdout, "%-34s %12.3f\n", "CPU s per 1,000 (cardwatch)", res.CPUPer1k)
 	fmt.Fprintf(stdout, "%-34s %12.0f\n", "peak RSS, MiB (process)", res.PeakRSSMiB)
-	fmt.Fprint(stdout, "(CPU and memory are the whole process, embedded NATS server included.)\n")
+	if *natsURL == "" {
+		fmt.Fprint(stdout, "(CPU and memory are the whole process, embedded NATS server included.)\n")
+	}
 	if err := writeBenchJSON(*jsonOut, res); err != nil {
 		return fail(err)
 	}
@@ -194,6 +223,29 @@ func startBenchApp(ctx context.Context, natsURL, rulesFile string, observe func(
 	}
 	var once sync.Once
 	return func() { once.Do(func() { cancel(); <-errc }) }, nil
+}
+
+// benchStreams are the streams cardwatch makes, key-value buckets included.
+var benchStreams = []string{subscribers.StreamTxn, subscribers.StreamAlerts, subscribers.StreamReports,
+	subscribers.StreamDeliveries, subscribers.StreamDLQ, "KV_" + subscribers.BucketKnownMerchants,
+	"KV_" + subscribers.BucketAlerts, "KV_" + subscribers.BucketSent}
+
+// claimBenchStreams makes sure a NATS server given to the bench holds none of
+// cardwatch's streams, so that the bench can never touch a deployment's data, and
+// returns the function that deletes the streams the bench made.
+func claimBenchStreams(ctx context.Context, js jetstream.JetStream) (cleanup func(), err error) {
+	for _, name := range benchStreams {
+		if _, err := js.Stream(ctx, name); err == nil {
+			return nil, fmt.Errorf("the NATS server already has stream %s: give the bench a server (or account) of its own", name)
+		} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("look up stream %s: %w", name, err)
+		}
+	}
+	return func() {
+		for _, name := range benchStreams {
+			_ = js.DeleteStream(context.WithoutCancel(ctx), name)
+		}
+	}, nil
 }
 
 // startProfiles profiles the process until stop is called: CPU into cpuPath, and
@@ -265,7 +317,7 @@ func writeBenchRules(path string, k int) error {
 	w := bufio.NewWriter(f)
 	fmt.Fprint(w, "defaults:\n  home_country: US\n  currency: USD\n  timezone: America/New_York\n  rules:\n    amount_over: 500.00\n    unknown_merchant: true\n    foreign_terminal: true\ncardholders:\n")
 	for i := range k {
-		fmt.Fprintf(w, "  - id: ch_%06d\n    bank: bench\n    notify: {sms: \"+1555%07d\"}\n    rules:\n      unknown_merchant: {known: [M-%06d-a, M-%06d-b, M-%06d-c]}\n", i, i, i, i, i)
+		fmt.Fprintf(w, "  - id: ch_%06d\n    bank: bench\n    notify: {sms: \"+1555%07d\"}\n    rules:\n      unknown_merchant: {known: [M-%06d-a, M-%06d-b, M-%06d-c]}\n", i, i%10_000_000, i, i, i)
 	}
 	if err := w.Flush(); err != nil {
 		return err

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"runtime/metrics"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -38,6 +40,11 @@ func benchSteady(ctx context.Context, stdout, stderr io.Writer, js jetstream.Jet
 	// the bench's own queueing.
 	tick := time.NewTicker(time.Millisecond)
 	sent, lastReport := 0, start
+	every := time.Second
+	if duration > time.Minute {
+		every = 10 * time.Second
+	}
+	var warm memSample // taken a tenth of the way in, once every part has warmed up
 	for sent < total {
 		<-tick.C
 		due := min(total, int(rate*time.Since(start).Seconds()))
@@ -48,8 +55,12 @@ func benchSteady(ctx context.Context, stdout, stderr io.Writer, js jetstream.Jet
 				return fail(err)
 			}
 		}
-		if time.Since(lastReport) >= time.Second {
-			fmt.Fprintf(stdout, "  published %d, handled %d\n", sent, handled.Load())
+		if warm.at == 0 && time.Since(start) >= duration/10 {
+			warm = sampleMemory(sent)
+		}
+		if time.Since(lastReport) >= every {
+			m := sampleMemory(sent)
+			fmt.Fprintf(stdout, "  published %d, handled %d, live heap %.0f MiB, RSS %.0f MiB\n", sent, handled.Load(), m.heapMiB, m.rssMiB)
 			lastReport = time.Now()
 		}
 	}
@@ -66,6 +77,11 @@ func benchSteady(ctx context.Context, stdout, stderr io.Writer, js jetstream.Jet
 	// Kept up: at the end of publishing, no more than a tenth of a second's worth was
 	// still waiting.
 	res.KeptUp = float64(behind) <= rate/10
+	end := sampleMemory(total)
+	res.HeapWarmMiB, res.HeapEndMiB, res.RSSWarmMiB, res.RSSEndMiB = warm.heapMiB, end.heapMiB, warm.rssMiB, end.rssMiB
+	if d := end.at - warm.at; d > 0 {
+		res.HeapPerMillionMiB = (end.heapMiB - warm.heapMiB) / float64(d) * 1e6
+	}
 	measured() // what follows reads the streams back: no part of the profiles
 	lat, err := alertLatencies(ctx, js)
 	if err != nil {
@@ -88,10 +104,38 @@ func benchSteady(ctx context.Context, stdout, stderr io.Writer, js jetstream.Jet
 	fmt.Fprintf(stdout, "%-38s %10.0f\n", "caught up after publishing ended, ms", res.BehindMs)
 	fmt.Fprintf(stdout, "%-38s %10.3f\n", "CPU s per 1,000", res.CPUPer1k)
 	fmt.Fprintf(stdout, "%-38s %10.0f\n", "peak RSS, MiB (process)", res.PeakRSSMiB)
+	fmt.Fprintf(stdout, "%-38s %4.0f → %.0f\n", "live heap, MiB, warm → end", res.HeapWarmMiB, res.HeapEndMiB)
+	fmt.Fprintf(stdout, "%-38s %4.0f → %.0f\n", "RSS, MiB, warm → end", res.RSSWarmMiB, res.RSSEndMiB)
+	fmt.Fprintf(stdout, "%-38s %10.1f\n", "live heap growth, MiB per 1M transactions", res.HeapPerMillionMiB)
+	fmt.Fprint(stdout, "(memory is the whole process: cardwatch, the publisher, and the embedded NATS server unless -nats)\n")
 	if err := writeBenchJSON(jsonOut, res); err != nil {
 		return fail(err)
 	}
 	return 0
+}
+
+// memSample is the process's memory after some number of transactions.
+type memSample struct {
+	at              int // transactions published
+	heapMiB, rssMiB float64
+}
+
+// sampleMemory reads the live heap (as of the last collection: what is kept, not what
+// is garbage yet) and the resident set.
+func sampleMemory(at int) memSample {
+	ms := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(ms)
+	out := memSample{at: at}
+	if ms[0].Value.Kind() == metrics.KindUint64 {
+		out.heapMiB = float64(ms[0].Value.Uint64()) / (1 << 20)
+	}
+	if b, err := os.ReadFile("/proc/self/statm"); err == nil {
+		var size, resident int64
+		if _, err := fmt.Sscan(string(b), &size, &resident); err == nil {
+			out.rssMiB = float64(resident*int64(os.Getpagesize())) / (1 << 20)
+		}
+	}
+	return out
 }
 
 // alertLatencies reads every alert and the transaction it came from, and returns the
