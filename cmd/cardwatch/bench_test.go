@@ -8,6 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cardwatch/cardwatch/subscribers"
 )
 
 // TestBenchCommandRuns runs the load command on a small backlog: it must drain it, raise
@@ -54,5 +59,63 @@ func TestBenchSteadyModeReportsLatency(t *testing.T) {
 	}
 	if res.Transactions != 1000 || res.Alerts == 0 || res.P50ms <= 0 || res.P99ms < res.P50ms || res.MaxMs < res.P99ms {
 		t.Errorf("figures %+v", res)
+	}
+}
+
+func TestBenchRulesLoadMode(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "rules.json")
+	var stdout, stderr bytes.Buffer
+	code := benchCmd(context.Background(), []string{"-rules-load", "-cardholders", "500", "-json", out}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res benchResult
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Cardholders != 500 || res.LoadSeconds <= 0 || res.HeapMiB <= 0 {
+		t.Errorf("figures %+v", res)
+	}
+}
+
+// TestBenchRefusesAServerWithCardwatchStreams keeps the bench away from a deployment:
+// given a NATS server that already has cardwatch's streams, it stops before touching
+// them.
+func TestBenchRefusesAServerWithCardwatchStreams(t *testing.T) {
+	ns, err := subscribers.StartEmbedded(subscribers.EmbeddedConfig{Addr: "127.0.0.1:0", DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Shutdown()
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	if err := subscribers.EnsureStreams(ctx, js, subscribers.Subjects{Prefix: "cardwatch"}, subscribers.StoreConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "cardwatch.txn.acme.tok_1", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := benchCmd(ctx, []string{"-nats", ns.ClientURL(), "-n", "10"}, &stdout, &stderr); code == 0 {
+		t.Fatalf("ran on a server with cardwatch's streams:\n%s", stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "of its own") {
+		t.Errorf("stderr: %s", stderr.String())
+	}
+	s, err := js.Stream(ctx, subscribers.StreamTxn)
+	if err != nil {
+		t.Fatalf("the deployment's stream is gone: %v", err)
+	}
+	if info, _ := s.Info(ctx); info == nil || info.State.Msgs != 1 {
+		t.Errorf("the deployment's stream was changed: %+v", info)
 	}
 }
