@@ -39,6 +39,9 @@ type Deliverer struct {
 	// Concurrency is how many alerts are sent at once, so a slow provider answer holds
 	// up one slot, not the feed.
 	Concurrency int
+	// MaxAckPending bounds the alerts handed out and not yet acknowledged, those
+	// waiting to retry included; at least four times Concurrency.
+	MaxAckPending int
 	// AckWait is how long an alert may be in hand before the server gives it to
 	// another instance; after a crash, that is how long its alerts wait.
 	AckWait time.Duration
@@ -55,10 +58,11 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		FilterSubject: d.Subjects.all("alerts"),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       ackWait(d.AckWait),
-		// Little more in hand than being worked on: a message waiting in a queue of ours
-		// must not run out its AckWait and be redelivered while the first copy runs.
-		// Handle tells the server it is in progress when it starts.
-		MaxAckPending: 2 * n,
+		// Alerts waiting out a retry's backoff count as pending: with room for only
+		// what is being worked on, a provider outage would fill it with alerts for that
+		// provider, and the other channel's messages behind them would wait too. What
+		// this process holds is bounded by the pull below instead.
+		MaxAckPending: max(d.MaxAckPending, 4*n),
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
@@ -66,13 +70,15 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	}
 	slots := make(chan struct{}, n)
 	var wg sync.WaitGroup
+	// The client asks for no more than it has workers, so a message does not wait
+	// here long enough to run out its AckWait (and Handle restarts that when it might).
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
 			d.Handle(context.WithoutCancel(ctx), msg)
 		})
-	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+	}, jetstream.PullMaxMessages(n), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
 			d.Log.Warn("delivery consumer", "err", err)
 		}
@@ -90,10 +96,17 @@ func (d *Deliverer) Run(ctx context.Context) error {
 // Handle delivers one alert and acknowledges it, or asks for it again after a backoff
 // (or the wait a provider asked for) when a channel should be retried.
 func (d *Deliverer) Handle(ctx context.Context, msg jetstream.Msg) {
-	_ = msg.InProgress() // it may have waited for a slot: restart its AckWait
 	attempt := 1
 	if meta, err := msg.Metadata(); err == nil {
 		attempt = int(meta.NumDelivered)
+		// It may have waited for a slot: restart its AckWait. It cannot have been in
+		// hand longer than it has been stored, so a fresh alert (the usual case) needs
+		// no word to the server.
+		if time.Since(meta.Timestamp) > ackWait(d.AckWait)/4 {
+			_ = msg.InProgress()
+		}
+	} else {
+		_ = msg.InProgress()
 	}
 	var a rules.Alert
 	if err := json.Unmarshal(msg.Data(), &a); err != nil || a.ID == "" {

@@ -236,7 +236,7 @@ func (a *app) run(ctx context.Context) error {
 	}
 	deliver := &subscribers.Deliverer{
 		JS: js, Subjects: subj, Rules: &current, Log: log, Durable: "cardwatch_deliver", Alerts: alerts,
-		Concurrency: cfg.DeliveryWorkers, AckWait: cfg.AckWait,
+		Concurrency: cfg.DeliveryWorkers, AckWait: cfg.AckWait, MaxAckPending: cfg.MaxAckPending,
 		Dispatcher: &notifiers.Dispatcher{
 			Notifiers: a.notifiers, Sent: sent, Log: log,
 			Record: record, MaxAge: cfg.DeliveryMaxAge,

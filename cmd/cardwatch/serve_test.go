@@ -861,6 +861,31 @@ func TestHungProviderHoldsBackNothingElse(t *testing.T) {
 	}
 }
 
+// TestProviderOutageHoldsBackNothingElse: with Twilio down, alerts waiting to retry their
+// SMS must not take every place in the delivery queue, or the Slack messages of the
+// alerts behind them would wait for Twilio too.
+func TestProviderOutageHoldsBackNothingElse(t *testing.T) {
+	t.Setenv("CARDWATCH_DELIVERY_WORKERS", "2")
+	e := newEnv(t)
+	e.twilio.mu.Lock()
+	e.twilio.failFirst = 1 << 30 // down for the whole test
+	e.twilio.mu.Unlock()
+	e.start()
+	const total = 12 // many more than the 2 workers and what they hold
+	for i := range total {
+		e.publish("acme", testCardToken, event(t, map[string]any{"id": fmt.Sprintf("o-%02d", i)}))
+	}
+	// One Slack channel takes about a message a second (burst 3), so all twelve take
+	// some 10 s; before the fix, the Slack messages stopped at 4 for good.
+	deadline := time.Now().Add(40 * time.Second)
+	for len(e.slack.messages()) < total {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d Slack messages while Twilio is down", len(e.slack.messages()), total)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // restartNATS stops the NATS server, runs during while it is down, and starts it again
 // on the same address and store, as an operator's restart or a network cut would look.
 func (e *env) restartNATS(during func()) {
