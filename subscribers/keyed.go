@@ -39,6 +39,15 @@ func (q *keyedQueue[T]) push(key string, item T) {
 	q.mu.Unlock()
 }
 
+// busy reports whether a key has items queued or in hand. Only the one goroutine that
+// pushes may act on a false answer: nothing but a push makes a key busy.
+func (q *keyedQueue[T]) busy(key string) bool {
+	q.mu.Lock()
+	_, ok := q.pending[key]
+	q.mu.Unlock()
+	return ok
+}
+
 // close lets the goroutines return once everything queued is handled.
 func (q *keyedQueue[T]) close() {
 	q.mu.Lock()

@@ -83,7 +83,18 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		})
 	}
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		queue.push(cardOf(msg.Subject()), msg)
+		card := cardOf(msg.Subject())
+		// Most transactions raise nothing and teach nothing: those are judged and
+		// acknowledged right here, with no hand-over to a worker, which under load
+		// costs more than the judging. A card with a transaction queued or in hand
+		// keeps its order: this one queues behind it.
+		if !queue.busy(card) {
+			if j := p.judge(msg); j.quiet() {
+				p.finish(msg, j.outcome, nil)
+				return
+			}
+		}
+		queue.push(card, msg)
 	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
 			p.Log.Warn("transaction consumer", "err", err)
@@ -109,7 +120,13 @@ func cardOf(subject string) string {
 // Handle takes one transaction through the rules and acknowledges it, or asks for it
 // again later when NATS could not store what it produced. It returns the outcome.
 func (p *Pipeline) Handle(ctx context.Context, msg jetstream.Msg) string {
-	outcome, err := p.handle(ctx, msg)
+	outcome, err := p.act(ctx, p.judge(msg))
+	return p.finish(msg, outcome, err)
+}
+
+// finish acknowledges a handled transaction, or asks for it again after a failure, and
+// counts it.
+func (p *Pipeline) finish(msg jetstream.Msg, outcome string, err error) string {
 	if err != nil {
 		outcome = OutcomeError
 		// Never log the subject: it holds the card token.
@@ -125,49 +142,82 @@ func (p *Pipeline) Handle(ctx context.Context, msg jetstream.Msg) string {
 	return outcome
 }
 
-func (p *Pipeline) handle(ctx context.Context, msg jetstream.Msg) (string, error) {
-	var received time.Time
+// judgement is what cardwatch makes of a transaction before it stores anything.
+type judgement struct {
+	outcome     string      // when there is nothing to store
+	dl          *DeadLetter // refused: to the DLQ
+	t           *rules.Transaction
+	bank, card  string
+	reasons     []rules.Reason // the rules that fired: an alert
+	learn       string         // a merchant new to the card, to remember
+	received    time.Time
+	redelivered bool
+}
+
+// quiet reports whether the transaction is done once acknowledged: no alert, no dead
+// letter, nothing to learn.
+func (j *judgement) quiet() bool { return j.dl == nil && len(j.reasons) == 0 && j.learn == "" }
+
+// judge screens, decodes and evaluates a transaction, in memory only.
+func (p *Pipeline) judge(msg jetstream.Msg) *judgement {
+	j := &judgement{}
 	var seq uint64
-	redelivered := false
 	if meta, err := msg.Metadata(); err == nil {
-		received, seq, redelivered = meta.Timestamp, meta.Sequence.Stream, meta.NumDelivered > 1
+		j.received, seq, j.redelivered = meta.Timestamp, meta.Sequence.Stream, meta.NumDelivered > 1
 	}
 	subject, data := msg.Subject(), msg.Data()
 
 	if dl := p.screen(subject, msg.Headers(), data); dl != nil {
-		dl.StreamSeq, dl.ReceivedAt = seq, received
-		return OutcomeDLQ, p.deadLetter(ctx, dl)
+		dl.StreamSeq, dl.ReceivedAt = seq, j.received
+		j.dl = dl
+		return j
 	}
-	bank, card, _ := p.Subjects.ParseTxn(subject)
-	t, err := rules.DecodeTransaction(bank, card, data)
+	j.bank, j.card, _ = p.Subjects.ParseTxn(subject)
+	t, err := rules.DecodeTransaction(j.bank, j.card, data)
 	if err != nil {
-		dl := &DeadLetter{Bank: bank, Subject: subject, Kind: "invalid", Reason: err.Error(), StreamSeq: seq, ReceivedAt: received}
+		dl := &DeadLetter{Bank: j.bank, Subject: subject, Kind: "invalid", Reason: err.Error(), StreamSeq: seq, ReceivedAt: j.received}
 		if errors.Is(err, rules.ErrPAN) {
 			// The escaped number is still in the payload: keep none of it.
 			dl.Kind, dl.Size = "pan", len(data)
 		} else {
 			dl.setPayload(data)
 		}
-		return OutcomeDLQ, p.deadLetter(ctx, dl)
+		j.dl = dl
+		return j
 	}
-	h := p.Rules.Load().Lookup(bank, t.CardholderID)
+	j.t = t
+	h := p.Rules.Load().Lookup(j.bank, t.CardholderID)
 	if h == nil {
-		return OutcomeUnknownCardholder, nil
+		j.outcome = OutcomeUnknownCardholder
+		return j
 	}
 	merchant := t.Merchant.Key()
-	known := p.Known.Known(bank, card, merchant)
-	reasons := rules.Evaluate(t, h, rules.Facts{MerchantKnown: known})
+	known := p.Known.Known(j.bank, j.card, merchant)
+	j.reasons = rules.Evaluate(t, h, rules.Facts{MerchantKnown: known})
+	j.outcome = OutcomeNoAlert
+	if !known && t.Approved() && !h.ListsMerchant(t.Merchant) {
+		j.learn = merchant
+	}
+	return j
+}
 
-	outcome := OutcomeNoAlert
-	if len(reasons) > 0 {
-		if outcome, err = p.raise(ctx, bank, t, reasons, received, redelivered); err != nil {
+// act stores what a judgement calls for: the dead letter, the alert, the merchant
+// learned.
+func (p *Pipeline) act(ctx context.Context, j *judgement) (string, error) {
+	if j.dl != nil {
+		return OutcomeDLQ, p.deadLetter(ctx, j.dl)
+	}
+	outcome := j.outcome
+	if len(j.reasons) > 0 {
+		var err error
+		if outcome, err = p.raise(ctx, j.bank, j.t, j.reasons, j.received, j.redelivered); err != nil {
 			return "", err
 		}
 	}
 	// Learn only after the alert is safely published: if cardwatch dies in between, the
 	// redelivered transaction must still find the merchant unknown and raise the alert.
-	if !known && t.Approved() && !h.ListsMerchant(t.Merchant) {
-		if err := p.Known.Learn(ctx, bank, card, merchant, "txn", t.ID); err != nil {
+	if j.learn != "" {
+		if err := p.Known.Learn(ctx, j.bank, j.card, j.learn, "txn", j.t.ID); err != nil {
 			return "", err
 		}
 	}

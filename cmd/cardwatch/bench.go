@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,6 +81,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of cardwatch's part of the run (not the raw ceiling) to this `file`, for go tool pprof")
 	natsURL := fs.String("nats", "", "use the NATS server at this `URL` (JetStream on, no CARDWATCH_ streams yet; they are deleted at the end) instead of an embedded one")
 	loadRules := fs.Bool("rules-load", false, "rules mode: write a rules file of -cardholders cardholders and measure loading it")
+	traceFile := fs.String("trace", "", "write a runtime execution trace of cardwatch's part of the run to this `file` (go tool trace; -pprof=sched shows where goroutines waited for a CPU)")
 	memProfile := fs.String("memprofile", "", "write the allocations of cardwatch's part of the run to this `file` (and those before it to file.base: go tool pprof -diff_base file.base file)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -126,7 +128,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail(err)
 	}
 	if *steady > 0 {
-		stopProfile, err := startProfiles(*cpuProfile, *memProfile)
+		stopProfile, err := startProfiles(*cpuProfile, *memProfile, *traceFile)
 		if err != nil {
 			return fail(err)
 		}
@@ -151,7 +153,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	res.RawPerSec = float64(*n) / rawTime.Seconds()
 	res.RawCPUPer1k = (cpuSeconds() - cpu0) / float64(*n) * 1000
 
-	stopProfile, err := startProfiles(*cpuProfile, *memProfile)
+	stopProfile, err := startProfiles(*cpuProfile, *memProfile, *traceFile)
 	if err != nil {
 		return fail(err)
 	}
@@ -248,10 +250,11 @@ func claimBenchStreams(ctx context.Context, js jetstream.JetStream) (cleanup fun
 	}, nil
 }
 
-// startProfiles profiles the process until stop is called: CPU into cpuPath, and
+// startProfiles profiles the process until stop is called: CPU into cpuPath, an
+// execution trace into tracePath, and
 // allocations into memPath, with those made before the start in memPath.base, so that
 // pprof's -diff_base shows only the measured part. An empty path is no profile.
-func startProfiles(cpuPath, memPath string) (stop func(), err error) {
+func startProfiles(cpuPath, memPath, tracePath string) (stop func(), err error) {
 	writeAllocs := func(path string) error {
 		f, err := os.Create(path)
 		if err != nil {
@@ -279,9 +282,23 @@ func startProfiles(cpuPath, memPath string) (stop func(), err error) {
 			return nil, err
 		}
 	}
+	var tr *os.File
+	if tracePath != "" {
+		if tr, err = os.Create(tracePath); err != nil {
+			return nil, err
+		}
+		if err := trace.Start(tr); err != nil {
+			tr.Close()
+			return nil, err
+		}
+	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {
+			if tr != nil {
+				trace.Stop()
+				tr.Close()
+			}
 			if cpu != nil {
 				pprof.StopCPUProfile()
 				cpu.Close()
