@@ -272,25 +272,32 @@ func startProfiles(cpuPath, memPath, tracePath string) (stop func(), err error) 
 			return nil, err
 		}
 	}
-	var cpu *os.File
-	if cpuPath != "" {
-		if cpu, err = os.Create(cpuPath); err != nil {
+	// open starts a profile writing to a new file at path; no path, no profile.
+	open := func(path string, start func(io.Writer) error) (*os.File, error) {
+		if path == "" {
+			return nil, nil
+		}
+		f, err := os.Create(path)
+		if err != nil {
 			return nil, err
 		}
-		if err := pprof.StartCPUProfile(cpu); err != nil {
-			cpu.Close()
+		if err := start(f); err != nil {
+			f.Close()
 			return nil, err
 		}
+		return f, nil
 	}
-	var tr *os.File
-	if tracePath != "" {
-		if tr, err = os.Create(tracePath); err != nil {
-			return nil, err
+	cpu, err := open(cpuPath, pprof.StartCPUProfile)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := open(tracePath, trace.Start)
+	if err != nil {
+		if cpu != nil {
+			pprof.StopCPUProfile()
+			cpu.Close()
 		}
-		if err := trace.Start(tr); err != nil {
-			tr.Close()
-			return nil, err
-		}
+		return nil, err
 	}
 	var once sync.Once
 	return func() {

@@ -28,14 +28,7 @@ func TestBenchCommandRuns(t *testing.T) {
 	if !strings.Contains(stdout.String(), "raw ceiling") || !strings.Contains(stdout.String(), "ratio") {
 		t.Errorf("output:\n%s", stdout.String())
 	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res benchResult
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
+	res := readBenchJSON(t, out)
 	// About 5 % of the transactions alert (2 % new merchant, 2 % abroad, 1 % over).
 	if res.Transactions != 3000 || res.CardwatchPerSec <= 0 || res.RawPerSec <= 0 || res.Alerts < 60 || res.Alerts > 300 {
 		t.Errorf("figures %+v", res)
@@ -49,14 +42,7 @@ func TestBenchSteadyModeReportsLatency(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res benchResult
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
+	res := readBenchJSON(t, out)
 	if res.Transactions != 1000 || res.Alerts == 0 || res.P50ms <= 0 || res.P99ms < res.P50ms || res.MaxMs < res.P99ms {
 		t.Errorf("figures %+v", res)
 	}
@@ -69,14 +55,7 @@ func TestBenchRulesLoadMode(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res benchResult
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
+	res := readBenchJSON(t, out)
 	if res.Cardholders != 500 || res.LoadSeconds <= 0 || res.HeapMiB <= 0 {
 		t.Errorf("figures %+v", res)
 	}
@@ -118,4 +97,18 @@ func TestBenchRefusesAServerWithCardwatchStreams(t *testing.T) {
 	if info, _ := s.Info(ctx); info == nil || info.State.Msgs != 1 {
 		t.Errorf("the deployment's stream was changed: %+v", info)
 	}
+}
+
+// readBenchJSON reads the figures a bench run wrote with -json.
+func readBenchJSON(t *testing.T, path string) benchResult {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res benchResult
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
