@@ -114,7 +114,12 @@ func (s *AlertStore) IndexPhone(ctx context.Context, phone, alertID string) erro
 	return nil
 }
 
-// AlertsOfPhone returns the ids of the alerts sent to a phone number, newest first.
+// phonesKept is how many of a number's alerts an SMS reply looks through, newest first:
+// enough for a burst of fraud, few enough to read on every reply.
+const phonesKept = 20
+
+// AlertsOfPhone returns the ids of the latest alerts sent to a phone number, newest
+// first.
 func (s *AlertStore) AlertsOfPhone(ctx context.Context, phone string) ([]string, error) {
 	prefix := s.phonePrefix(phone) + "."
 	l, err := s.kv.ListKeysFiltered(ctx, prefix+"*")
@@ -128,7 +133,8 @@ func (s *AlertStore) AlertsOfPhone(ctx context.Context, phone string) ([]string,
 	}
 	// Keys come in the order they were written.
 	slices.Reverse(ids)
-	return slices.Compact(ids), nil
+	ids = slices.Compact(ids)
+	return ids[:min(len(ids), phonesKept)], nil
 }
 
 // isRevisionConflict reports whether a key-value write lost a race (Create of an
