@@ -31,12 +31,7 @@ func ruleSettings(h *Cardholder) []string {
 		case amountOver:
 			out = append(out, "amount_over "+r.limit.String())
 		case unknownMerchant:
-			known := make([]string, 0, len(r.known))
-			for k := range r.known {
-				known = append(known, k)
-			}
-			slices.Sort(known)
-			out = append(out, "unknown_merchant known="+strings.Join(known, ","))
+			out = append(out, "unknown_merchant known="+strings.Join(r.known, ","))
 		case foreignTerminal:
 			allow := make([]string, 0, len(r.allow))
 			for c := range r.allow {

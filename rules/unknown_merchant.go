@@ -1,7 +1,13 @@
 package rules
 
+import "slices"
+
 // unknownMerchant fires on the first use of the card at a merchant.
-type unknownMerchant struct{ known map[string]bool }
+type unknownMerchant struct {
+	// known is the cardholder's list of merchant ids, sorted: a few entries each, for up
+	// to millions of cardholders, where a map apiece would cost several times the memory.
+	known []string
+}
 
 var unknownMerchantKind = Kind{
 	Name: "unknown_merchant",
@@ -18,10 +24,8 @@ var unknownMerchantKind = Kind{
 			return nil, err
 		}
 		if len(ids) > 0 {
-			r.known = make(map[string]bool, len(ids))
-			for _, id := range ids {
-				r.known[id] = true
-			}
+			slices.Sort(ids)
+			r.known = slices.Clip(slices.Compact(ids))
 		}
 		return r, nil
 	},
@@ -30,7 +34,7 @@ var unknownMerchantKind = Kind{
 func (unknownMerchant) Name() string { return "unknown_merchant" }
 
 func (r unknownMerchant) Check(t *Transaction, _ *Cardholder, f Facts) (Reason, bool) {
-	if f.MerchantKnown || (t.Merchant.ID != "" && r.known[t.Merchant.ID]) {
+	if f.MerchantKnown || r.lists(t.Merchant.ID) {
 		return Reason{}, false
 	}
 	return Reason{
@@ -41,4 +45,10 @@ func (r unknownMerchant) Check(t *Transaction, _ *Cardholder, f Facts) (Reason, 
 }
 
 // lists reports whether the cardholder put the merchant on their known list.
-func (r unknownMerchant) lists(id string) bool { return id != "" && r.known[id] }
+func (r unknownMerchant) lists(id string) bool {
+	if id == "" {
+		return false
+	}
+	_, found := slices.BinarySearch(r.known, id)
+	return found
+}
