@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nyaruka/phonenumbers"
@@ -26,8 +27,17 @@ func Load(path string) (*Book, error) {
 
 // Parse validates a rules file held in memory; name is used in error messages.
 func Parse(name string, data []byte) (*Book, error) {
-	l := &loader{file: name, tz: map[string]*time.Location{}, shared: map[string]Rule{}, seen: map[string]bool{}}
-	b := l.parse(data)
+	newLoader := func() *loader {
+		return &loader{file: name, tz: map[string]*time.Location{}, shared: map[string]Rule{}, seen: map[string]bool{}}
+	}
+	l := newLoader()
+	b, ok := l.parseInChunks(data)
+	if !ok {
+		// Not in the plain shape, or a piece did not parse alone: the whole file at
+		// once, which gives every YAML error its usual message and line.
+		l = newLoader()
+		b = l.parse(data)
+	}
 	if len(l.errs) > 0 {
 		return nil, errors.Join(l.errs...)
 	}
@@ -47,6 +57,19 @@ type loader struct {
 	tz     map[string]*time.Location
 	shared map[string]Rule // default rules built once per currency, shared by cardholders
 	seen   map[string]bool // messages already reported, for errors in defaults
+	// defaults is the file's defaults once parsed.
+	defaults *profile
+	// phones holds ValidE164's answers, worked out ahead by the goroutines that parse
+	// a large file's pieces (libphonenumber is a good part of a load's time).
+	phones sync.Map
+}
+
+// validE164 is ValidE164, answered ahead when it could be.
+func (l *loader) validE164(s string) bool {
+	if v, ok := l.phones.LoadAndDelete(s); ok {
+		return v.(bool)
+	}
+	return ValidE164(s)
 }
 
 func (l *loader) add(err error) {
@@ -97,6 +120,7 @@ func (l *loader) parse(data []byte) *Book {
 	if v, ok := fields["defaults"]; ok {
 		defaults = l.profile(v, nil)
 	}
+	l.defaults = &defaults
 	chs, ok := fields["cardholders"]
 	if !ok {
 		l.add(root.Errorf("cardholders is missing"))
@@ -107,8 +131,15 @@ func (l *loader) parse(data []byte) *Book {
 		return nil
 	}
 	b := &Book{holders: make(map[holderKey]*Cardholder, len(chs.node.Content))}
-	for i, n := range chs.node.Content {
-		h := l.cardholder(l.at(n, fmt.Sprintf("cardholders[%d]", i)), &defaults)
+	l.addCardholders(b, chs.node.Content, 0, &defaults)
+	return b
+}
+
+// addCardholders adds the cardholders of the list's items from index first on.
+func (l *loader) addCardholders(b *Book, items []*yaml.Node, first int, defaults *profile) {
+	for j, n := range items {
+		i := first + j
+		h := l.cardholder(l.at(n, fmt.Sprintf("cardholders[%d]", i)), defaults)
 		if h == nil {
 			continue
 		}
@@ -121,7 +152,6 @@ func (l *loader) parse(data []byte) *Book {
 		b.holders[k] = h
 		b.list = append(b.list, h)
 	}
-	return b
 }
 
 // mapping checks that v is a mapping with only the allowed keys, each once.
@@ -364,7 +394,7 @@ func (l *loader) notify(parent Value, v Value) Notify {
 		var err error
 		if n.SMS, err = s.String(); err != nil {
 			l.add(err)
-		} else if !ValidE164(n.SMS) {
+		} else if !l.validE164(n.SMS) {
 			l.add(&FieldError{File: l.file, Line: s.Line(), Path: s.Path(), Sensitive: n.SMS,
 				Msg: fmt.Sprintf("%q is not an E.164 number (like +15551230001)", n.SMS)})
 			n.SMS = ""
