@@ -63,7 +63,6 @@ func (l *loader) parseInChunks(data []byte) (*Book, bool) {
 				}
 				seq := doc.Content[0]
 				shiftLines(seq, p.line-1)
-				l.checkPhonesAhead(seq.Content)
 				results[i] <- parsed{items: seq.Content, ok: true}
 			})
 		}
@@ -95,26 +94,26 @@ type piece struct {
 // one indentation (`- ` at the same column), their deeper-indented lines, blank lines
 // and comments.
 func splitCardholders(data []byte) (head []byte, pieces []piece, ok bool) {
-	lines := bytes.SplitAfter(data, []byte("\n"))
-	at := -1
-	for i, ln := range lines {
+	// Lines are walked in place: a slice of every line of a large file would be
+	// another hundred megabytes.
+	listAt, offset, lineNo := -1, 0, 0
+	for ln := range bytes.Lines(data) {
+		lineNo++
 		if string(bytes.TrimRight(ln, " \r\n")) == "cardholders:" {
-			at = i
+			listAt = offset
+			offset += len(ln)
 			break
 		}
+		offset += len(ln)
 	}
-	if at < 0 {
+	if listAt < 0 {
 		return nil, nil, false
 	}
-	head = append(bytes.Join(lines[:at], nil), "cardholders: []\n"...)
+	head = append(bytes.Clone(data[:listAt]), "cardholders: []\n"...)
 	var indent []byte
-	start, count, offset := -1, 0, 0
-	for i := 0; i <= at; i++ {
-		offset += len(lines[i])
-	}
-	startOff := offset
-	for i := at + 1; i < len(lines); i++ {
-		ln := lines[i]
+	start, count, startOff := -1, 0, offset
+	for ln := range bytes.Lines(data[offset:]) {
+		lineNo++
 		trimmed := bytes.TrimLeft(ln, " ")
 		blank := len(bytes.TrimSpace(ln)) == 0 || trimmed[0] == '#'
 		switch {
@@ -124,11 +123,11 @@ func splitCardholders(data []byte) (head []byte, pieces []piece, ok bool) {
 				return nil, nil, false
 			}
 			indent = ln[:len(ln)-len(trimmed)]
-			start, count, startOff = i, 1, offset
+			start, count, startOff = lineNo, 1, offset
 		case bytes.HasPrefix(ln, indent) && bytes.HasPrefix(ln[len(indent):], []byte("- ")):
 			if count == chunkItems {
-				pieces = append(pieces, piece{text: data[startOff:offset], line: start + 1, items: count})
-				start, count, startOff = i, 0, offset
+				pieces = append(pieces, piece{text: data[startOff:offset], line: start, items: count})
+				start, count, startOff = lineNo, 0, offset
 			}
 			count++
 		case bytes.HasPrefix(ln, indent) && len(ln) > len(indent) && ln[len(indent)] == ' ':
@@ -144,7 +143,7 @@ func splitCardholders(data []byte) (head []byte, pieces []piece, ok bool) {
 	if indent == nil {
 		return nil, nil, false
 	}
-	pieces = append(pieces, piece{text: data[startOff:offset], line: start + 1, items: count})
+	pieces = append(pieces, piece{text: data[startOff:offset], line: start, items: count})
 	return head, pieces, true
 }
 
@@ -154,29 +153,4 @@ func shiftLines(n *yaml.Node, by int) {
 	for _, c := range n.Content {
 		shiftLines(c, by)
 	}
-}
-
-// checkPhonesAhead validates the sms numbers of a piece's cardholders, so that the one
-// goroutine building cardholders finds the answers ready.
-func (l *loader) checkPhonesAhead(items []*yaml.Node) {
-	for _, it := range items {
-		if notify := mappingValue(it, "notify"); notify != nil {
-			if sms := mappingValue(notify, "sms"); sms != nil && sms.Kind == yaml.ScalarNode {
-				l.phones.Store(sms.Value, ValidE164(sms.Value))
-			}
-		}
-	}
-}
-
-// mappingValue is the value of key in a mapping node, or nil.
-func mappingValue(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
 }

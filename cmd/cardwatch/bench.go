@@ -87,7 +87,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 2
 	}
 	if *loadRules {
-		return benchRulesLoad(stdout, stderr, *holders, *jsonOut)
+		return benchRulesLoad(stdout, stderr, *holders, *jsonOut,
+			func() (func(), error) { return startProfiles(*cpuProfile, *memProfile, *traceFile) })
 	}
 	dir, err := os.MkdirTemp("", "cardwatch-bench-")
 	if err != nil {

@@ -13,8 +13,9 @@ import (
 
 // benchRulesLoad is the rules-file mode of the load command: it writes a rules file of
 // the given number of cardholders, then loads it as serve does on start and on every
-// reload, and reports how long that took and the memory it needed.
-func benchRulesLoad(stdout, stderr io.Writer, holders int, jsonOut string) int {
+// reload, and reports how long that took and the memory it needed. The profiles
+// startProfiles starts cover the load alone.
+func benchRulesLoad(stdout, stderr io.Writer, holders int, jsonOut string, startProfiles func() (stop func(), err error)) int {
 	fail := func(err error) int { fmt.Fprintf(stderr, "cardwatch bench: %v\n", err); return 1 }
 	dir, err := os.MkdirTemp("", "cardwatch-bench-rules-")
 	if err != nil {
@@ -31,13 +32,18 @@ func benchRulesLoad(stdout, stderr io.Writer, holders int, jsonOut string) int {
 	}
 	fmt.Fprintf(stdout, "loading a rules file of %d cardholders (%.0f MiB)\n", holders, float64(st.Size())/(1<<20))
 	runtime.GC()
-	cpu0 := cpuSeconds()
-	start := time.Now()
-	book, err := rules.Load(path)
+	stopProfiles, err := startProfiles()
 	if err != nil {
 		return fail(err)
 	}
+	cpu0 := cpuSeconds()
+	start := time.Now()
+	book, err := rules.Load(path)
 	took := time.Since(start)
+	stopProfiles()
+	if err != nil {
+		return fail(err)
+	}
 	res := benchResult{Cardholders: book.Len(), LoadSeconds: took.Seconds(),
 		CPUPer1k: (cpuSeconds() - cpu0) / float64(holders) * 1000, PeakRSSMiB: peakRSSMiB()}
 	runtime.GC()
