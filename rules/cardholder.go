@@ -54,13 +54,15 @@ func (h *Cardholder) ListsMerchant(m Merchant) bool {
 	return false
 }
 
-type holderKey struct{ bank, id string }
-
 // Book is a loaded, valid rules file: every cardholder by bank and id. It is never
 // changed once built, so a running cardwatch swaps whole Books on reload.
 type Book struct {
-	holders map[holderKey]*Cardholder
-	list    []*Cardholder
+	// byBank holds a map by id for each bank: keyed by id alone, a million
+	// cardholders' entries take half the memory of entries keyed by bank and id.
+	byBank map[string]map[string]*Cardholder
+	list   []*Cardholder
+	// sizeHint is how many cardholders the first bank's map is made for.
+	sizeHint int
 }
 
 // Lookup returns the cardholder with that id at that bank, or nil when they have not
@@ -69,7 +71,26 @@ func (b *Book) Lookup(bank, id string) *Cardholder {
 	if b == nil {
 		return nil
 	}
-	return b.holders[holderKey{bank, id}]
+	return b.byBank[bank][id]
+}
+
+// add adds h, or returns the cardholder already there with the same bank and id.
+func (b *Book) add(h *Cardholder) (already *Cardholder) {
+	ids, ok := b.byBank[h.Bank]
+	if !ok {
+		if b.byBank == nil {
+			b.byBank = map[string]map[string]*Cardholder{}
+		}
+		ids = make(map[string]*Cardholder, b.sizeHint)
+		b.sizeHint = 0
+		b.byBank[h.Bank] = ids
+	}
+	if prev, dup := ids[h.ID]; dup {
+		return prev
+	}
+	ids[h.ID] = h
+	b.list = append(b.list, h)
+	return nil
 }
 
 // Cardholders returns every cardholder in file order.

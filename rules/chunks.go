@@ -1,7 +1,10 @@
 package rules
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
+	"io"
 	"runtime"
 	"sync"
 
@@ -13,14 +16,16 @@ import (
 const chunkItems = 2000
 
 // parseInChunks loads a file whose cardholder list is its last key, in the plain block
-// form people and generators write, a piece of the list at a time, on every core. A
-// YAML tree of a whole file of a million cardholders takes gigabytes; pieces take a few
-// megabytes each and are dropped once read. It reports false, having kept nothing, when
-// the file is not in that form or a piece does not parse on its own (an alias to an
-// anchor elsewhere, say): the caller then parses the whole file, which gives every YAML
-// error its usual message and line.
-func (l *loader) parseInChunks(data []byte) (*Book, bool) {
-	head, pieces, ok := splitCardholders(data)
+// form people and generators write, a piece of the list at a time, on every core, as
+// it is read from r: neither the file nor a YAML tree of all of it is ever in memory (a
+// tree of a million cardholders takes gigabytes; a piece takes a few megabytes, used
+// again for the next). It reports false, having kept nothing, when the file is not in
+// that form or a piece does not parse on its own (an alias to an anchor elsewhere,
+// say): the caller then parses the whole file, which gives every YAML error its usual
+// message and line. size is the file's size, or a guess, for sizing the book.
+func (l *loader) parseInChunks(r io.Reader, size int64) (*Book, bool) {
+	sp := newSplitter(r)
+	head, ok := sp.head()
 	if !ok {
 		return nil, false
 	}
@@ -28,56 +33,93 @@ func (l *loader) parseInChunks(data []byte) (*Book, bool) {
 	if b == nil || len(l.errs) > 0 || l.defaults == nil {
 		return nil, false
 	}
-	total := 0
-	for _, p := range pieces {
-		total += p.items
+	type result struct {
+		built
+		ok bool
 	}
-	b.holders = make(map[holderKey]*Cardholder, total)
-	b.list = make([]*Cardholder, 0, total)
-	type parsed struct {
-		items []*yaml.Node
-		ok    bool
+	type job struct {
+		piece
+		first int
+		done  chan result
 	}
-	results := make([]chan parsed, len(pieces))
-	for i := range results {
-		results[i] = make(chan parsed, 1)
-	}
-	// A few pieces ahead of the one being read, so that memory stays small.
-	ahead := make(chan struct{}, runtime.GOMAXPROCS(0)+1)
+	// In file order, at most a few pieces ahead of the one being added, so that
+	// memory stays small whatever the file's size.
+	order := make(chan chan result, runtime.GOMAXPROCS(0)+1)
+	jobs := make(chan job)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer close(stop)
 	wg.Go(func() {
-		for i, p := range pieces {
+		defer close(order)
+		defer close(jobs)
+		first := 0
+		for {
+			p, more, ok := sp.next()
+			done := make(chan result, 1)
+			if !ok {
+				done <- result{}
+			}
 			select {
-			case ahead <- struct{}{}:
+			case order <- done:
 			case <-stop:
 				return
 			}
-			wg.Go(func() {
-				var doc yaml.Node
-				if err := yaml.Unmarshal(p.text, &doc); err != nil || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.SequenceNode {
-					results[i] <- parsed{}
-					return
-				}
-				seq := doc.Content[0]
-				shiftLines(seq, p.line-1)
-				results[i] <- parsed{items: seq.Content, ok: true}
-			})
+			if !ok {
+				return
+			}
+			jobs <- job{piece: p, first: first, done: done}
+			first += p.items
+			if !more {
+				return
+			}
 		}
 	})
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			// The worker's parser reuses its memory: a piece's tree is done with
+			// once its cardholders are built.
+			var pp plainParser
+			for j := range jobs {
+				items, ok := pp.parsePiece(j.piece)
+				if !ok {
+					j.done <- result{}
+					continue
+				}
+				j.done <- result{built: l.forPiece().build(items, j.first), ok: true}
+			}
+		})
+	}
 	n := 0
-	for i := range pieces {
-		r := <-results[i]
-		<-ahead
+	for done := range order {
+		r := <-done
 		if !r.ok {
 			return nil, false
 		}
-		l.addCardholders(b, r.items, n, l.defaults)
-		n += len(r.items)
+		if n == 0 {
+			// From the first piece's bytes a cardholder, how many the file holds.
+			b.sizeHint = int(size / int64(max(1, sp.firstPieceBytes/max(1, len(r.holders)))))
+			b.list = make([]*Cardholder, 0, b.sizeHint)
+		}
+		l.addBuilt(b, r.built, n)
+		n += len(r.holders)
 	}
 	return b, true
+}
+
+// parsePiece reads a piece's items: in the plain form directly, else with yaml.v3. It
+// reports false when the piece does not parse on its own.
+func (pp *plainParser) parsePiece(p piece) ([]*yaml.Node, bool) {
+	if seq, ok := pp.parse(p.text, p.line); ok {
+		return seq.Content, true
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(p.text, &doc); err != nil || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.SequenceNode {
+		return nil, false
+	}
+	seq := doc.Content[0]
+	shiftLines(seq, p.line-1)
+	return seq.Content, true
 }
 
 // piece is a run of whole cardholder items, the file line it starts on, and how many
@@ -88,63 +130,118 @@ type piece struct {
 	items int
 }
 
-// splitCardholders cuts a file into its head (everything before the cardholder list,
-// with the list made empty) and pieces of the list's items. It reports false unless
-// `cardholders:` is a line of its own, the file's last key, followed only by items of
-// one indentation (`- ` at the same column), their deeper-indented lines, blank lines
+// splitter cuts a file read from r into its head (everything before the cardholder
+// list, with the list made empty) and pieces of the list's items. It is satisfied only
+// when `cardholders:` is a line of its own, the file's last key, followed only by items
+// of one indentation (`- ` at the same column), their deeper-indented lines, blank lines
 // and comments.
-func splitCardholders(data []byte) (head []byte, pieces []piece, ok bool) {
-	// Lines are walked in place: a slice of every line of a large file would be
-	// another hundred megabytes.
-	listAt, offset, lineNo := -1, 0, 0
-	for ln := range bytes.Lines(data) {
-		lineNo++
-		if string(bytes.TrimRight(ln, " \r\n")) == "cardholders:" {
-			listAt = offset
-			offset += len(ln)
-			break
+type splitter struct {
+	r       *bufio.Reader
+	lineNo  int    // lines read
+	pending []byte // an item's first line, read while ending the piece before it
+	indent  []byte // the items' indentation
+	long    []byte // a line longer than r's buffer
+	err     bool
+	// firstPieceBytes is the first piece's size.
+	firstPieceBytes int
+}
+
+func newSplitter(r io.Reader) *splitter {
+	return &splitter{r: bufio.NewReaderSize(r, 1<<16)}
+}
+
+// readLine returns the next line with its line break; it is valid until the next call.
+// At the end it returns nil.
+func (s *splitter) readLine() []byte {
+	line, err := s.r.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		s.long = append(s.long[:0], line...)
+		for errors.Is(err, bufio.ErrBufferFull) {
+			line, err = s.r.ReadSlice('\n')
+			s.long = append(s.long, line...)
 		}
-		offset += len(ln)
+		line = s.long
 	}
-	if listAt < 0 {
-		return nil, nil, false
+	if err != nil && !errors.Is(err, io.EOF) {
+		s.err = true
+		return nil
 	}
-	head = append(bytes.Clone(data[:listAt]), "cardholders: []\n"...)
-	var indent []byte
-	start, count, startOff := -1, 0, offset
-	for ln := range bytes.Lines(data[offset:]) {
-		lineNo++
-		trimmed := bytes.TrimLeft(ln, " ")
-		blank := len(bytes.TrimSpace(ln)) == 0 || trimmed[0] == '#'
-		switch {
-		case blank:
-		case indent == nil:
-			if !bytes.HasPrefix(trimmed, []byte("- ")) {
-				return nil, nil, false
+	if len(line) == 0 {
+		return nil
+	}
+	s.lineNo++
+	return line
+}
+
+// head reads up to and with the `cardholders:` line.
+func (s *splitter) head() ([]byte, bool) {
+	var head []byte
+	for {
+		ln := s.readLine()
+		if ln == nil {
+			return nil, false
+		}
+		if string(bytes.TrimRight(ln, " \r\n")) == "cardholders:" {
+			return append(head, "cardholders: []\n"...), true
+		}
+		head = append(head, ln...)
+	}
+}
+
+// next reads the next piece; more is false after the last. ok is false when the text
+// is not of the form the splitter takes.
+func (s *splitter) next() (p piece, more, ok bool) {
+	text := make([]byte, 0, s.firstPieceBytes+s.firstPieceBytes/8)
+	if s.pending != nil {
+		text, p.line, p.items = append(text, s.pending...), s.lineNo, 1
+		s.pending = nil
+	}
+	defer func() {
+		if ok && s.firstPieceBytes == 0 {
+			s.firstPieceBytes = len(p.text)
+		}
+	}()
+	for {
+		ln := s.readLine()
+		if ln == nil {
+			if s.err || s.indent == nil {
+				return piece{}, false, false
 			}
-			indent = ln[:len(ln)-len(trimmed)]
-			start, count, startOff = lineNo, 1, offset
-		case bytes.HasPrefix(ln, indent) && bytes.HasPrefix(ln[len(indent):], []byte("- ")):
-			if count == chunkItems {
-				pieces = append(pieces, piece{text: data[startOff:offset], line: start, items: count})
-				start, count, startOff = lineNo, 0, offset
-			}
-			count++
-		case bytes.HasPrefix(ln, indent) && len(ln) > len(indent) && ln[len(indent)] == ' ':
-			// A deeper line of the current item.
-		default:
-			return nil, nil, false
+			p.text = text
+			return p, false, true
 		}
 		if bytes.IndexByte(ln, '\t') >= 0 {
-			return nil, nil, false
+			return piece{}, false, false
 		}
-		offset += len(ln)
+		trimmed := bytes.TrimLeft(ln, " ")
+		switch {
+		case len(bytes.TrimSpace(ln)) == 0 || trimmed[0] == '#':
+			// Blank lines and comments go with the item before them.
+		case s.indent == nil:
+			if !bytes.HasPrefix(trimmed, []byte("- ")) {
+				return piece{}, false, false
+			}
+			s.indent = bytes.Clone(ln[:len(ln)-len(trimmed)])
+			p.line, p.items = s.lineNo, 1
+		case bytes.HasPrefix(ln, s.indent) && bytes.HasPrefix(ln[len(s.indent):], []byte("- ")):
+			if p.items == chunkItems {
+				s.pending = append(s.pending[:0], ln...)
+				p.text = text
+				return p, true, true
+			}
+			if p.items == 0 {
+				p.line = s.lineNo
+			}
+			p.items++
+		case s.indent != nil && bytes.HasPrefix(ln, s.indent) && len(ln) > len(s.indent) && ln[len(s.indent)] == ' ':
+			// A deeper line of the current item.
+		default:
+			return piece{}, false, false
+		}
+		if p.items > 0 {
+			text = append(text, ln...)
+		}
 	}
-	if indent == nil {
-		return nil, nil, false
-	}
-	pieces = append(pieces, piece{text: data[startOff:offset], line: start, items: count})
-	return head, pieces, true
 }
 
 // shiftLines moves the line numbers of a piece's nodes to where they are in the file.

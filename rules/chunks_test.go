@@ -1,15 +1,16 @@
 package rules
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 )
 
-// bigRules is a rules file of n cardholders with a comment between items; bad, when
-// not empty, is the sms number of the last one.
-func bigRules(n int, bad string) string {
+// bigRules is a rules file of n cardholders; bad, when not empty, is the sms number of
+// the last one. With comments, a comment between items takes every piece through
+// yaml.v3; without, through the plain-form parser.
+func bigRules(n int, bad string, comments bool) string {
 	var w strings.Builder
 	w.WriteString("defaults:\n  home_country: US\n  currency: USD\n  rules:\n    amount_over: 500.00\n    unknown_merchant: true\ncardholders:\n")
 	for i := range n {
@@ -17,47 +18,58 @@ func bigRules(n int, bad string) string {
 		if i == n-1 && bad != "" {
 			sms = bad
 		}
-		fmt.Fprintf(&w, "  # cardholder %d\n  - id: ch_%06d\n    bank: acme\n    notify: {sms: %q}\n    rules:\n      unknown_merchant: {known: [M-%d-b, M-%d-a]}\n", i, i, sms, i, i)
+		if comments {
+			fmt.Fprintf(&w, "  # cardholder %d\n", i)
+		} else {
+			w.WriteString("\n")
+		}
+		fmt.Fprintf(&w, "  - id: ch_%06d\n    bank: acme\n    notify: {sms: %q}\n    rules:\n      unknown_merchant: {known: [M-%d-b, M-%d-a]}\n", i, sms, i, i)
 	}
 	return w.String()
 }
 
 func TestChunkedLoadMatchesTheWholeFile(t *testing.T) {
-	data := []byte(bigRules(3*chunkItems+7, ""))
-	if _, pieces, ok := splitCardholders(data); !ok || len(pieces) != 4 {
-		t.Fatalf("split: ok %v, %d pieces, want 4", ok, len(pieces))
-	}
-	chunked, err := Parse("big.yaml", data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	whole := &loader{file: "big.yaml", tz: map[string]*time.Location{}, shared: map[string]Rule{}, seen: map[string]bool{}}
-	want := whole.parse(data)
-	if len(whole.errs) > 0 {
-		t.Fatal(whole.errs)
-	}
-	if chunked.Len() != want.Len() {
-		t.Fatalf("%d cardholders in pieces, %d whole", chunked.Len(), want.Len())
-	}
-	for i, h := range want.Cardholders() {
-		g := chunked.Cardholders()[i]
-		if g.ID != h.ID || g.Line != h.Line || g.Notify != h.Notify ||
-			strings.Join(ruleSettings(g), ";") != strings.Join(ruleSettings(h), ";") {
-			t.Fatalf("cardholder %d: %+v in pieces, %+v whole", i, g, h)
-		}
+	for _, comments := range []bool{false, true} {
+		t.Run(fmt.Sprintf("comments=%v", comments), func(t *testing.T) {
+			data := []byte(bigRules(3*chunkItems+7, "", comments))
+			if pieces, ok := split(data); !ok || len(pieces) != 4 {
+				t.Fatalf("split: ok %v, %d pieces, want 4", ok, len(pieces))
+			}
+			chunked, err := Parse("big.yaml", data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			whole := newLoader("big.yaml")
+			want := whole.parse(data)
+			if len(whole.errs) > 0 {
+				t.Fatal(whole.errs)
+			}
+			if chunked.Len() != want.Len() {
+				t.Fatalf("%d cardholders in pieces, %d whole", chunked.Len(), want.Len())
+			}
+			for i, h := range want.Cardholders() {
+				g := chunked.Cardholders()[i]
+				if g.ID != h.ID || g.Line != h.Line || g.Notify != h.Notify ||
+					strings.Join(ruleSettings(g), ";") != strings.Join(ruleSettings(h), ";") {
+					t.Fatalf("cardholder %d: %+v in pieces, %+v whole", i, g, h)
+				}
+			}
+		})
 	}
 }
 
 func TestChunkedLoadReportsTheFileLine(t *testing.T) {
-	n := 2*chunkItems + 3
-	_, err := Parse("big.yaml", []byte(bigRules(n, "+1")))
-	if err == nil {
-		t.Fatal("a bad number was taken")
-	}
-	// 7 lines of head, then 6 lines a cardholder; the number is on the 4th.
-	line := 7 + 6*(n-1) + 4
-	if want := fmt.Sprintf("big.yaml:%d: cardholders[%d].notify.sms", line, n-1); !strings.Contains(err.Error(), want) {
-		t.Errorf("error %q does not say %q", err, want)
+	for _, comments := range []bool{false, true} {
+		n := 2*chunkItems + 3
+		_, err := Parse("big.yaml", []byte(bigRules(n, "+1", comments)))
+		if err == nil {
+			t.Fatal("a bad number was taken")
+		}
+		// 7 lines of head, then 6 lines a cardholder; the number is on the 4th.
+		line := 7 + 6*(n-1) + 4
+		if want := fmt.Sprintf("big.yaml:%d: cardholders[%d].notify.sms", line, n-1); !strings.Contains(err.Error(), want) {
+			t.Errorf("comments %v: error %q does not say %q", comments, err, want)
+		}
 	}
 }
 
@@ -67,8 +79,27 @@ func TestUnusualFilesAreReadWhole(t *testing.T) {
 		"a flow list":          "cardholders: [{id: a}]\n",
 		"no list":              "defaults: {}\n",
 	} {
-		if _, _, ok := splitCardholders([]byte(text)); ok {
+		if _, ok := split([]byte(text)); ok {
 			t.Errorf("%s: split into pieces", name)
+		}
+	}
+}
+
+// split cuts data as a load does, into the pieces of its cardholder list.
+func split(data []byte) ([]piece, bool) {
+	sp := newSplitter(bytes.NewReader(data))
+	if _, ok := sp.head(); !ok {
+		return nil, false
+	}
+	var pieces []piece
+	for {
+		p, more, ok := sp.next()
+		if !ok {
+			return nil, false
+		}
+		pieces = append(pieces, p)
+		if !more {
+			return pieces, true
 		}
 	}
 }

@@ -1,12 +1,14 @@
 package rules
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -16,26 +18,44 @@ import (
 // and an error listing every problem (errors.Join of *FieldError), so that a bad file is
 // never half-applied.
 func Load(path string) (*Book, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read rules file: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read rules file: %w", err)
+	}
+	l := newLoader(path)
+	if b, ok := l.parseInChunks(f, st.Size()); ok {
+		return l.result(b)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read rules file: %w", err)
 	}
-	return Parse(path, data)
+	return parseWhole(path, data)
 }
 
 // Parse validates a rules file held in memory; name is used in error messages.
 func Parse(name string, data []byte) (*Book, error) {
-	newLoader := func() *loader {
-		return &loader{file: name, tz: map[string]*time.Location{}, shared: map[string]Rule{}, seen: map[string]bool{}}
+	l := newLoader(name)
+	if b, ok := l.parseInChunks(bytes.NewReader(data), int64(len(data))); ok {
+		return l.result(b)
 	}
-	l := newLoader()
-	b, ok := l.parseInChunks(data)
-	if !ok {
-		// Not in the plain shape, or a piece did not parse alone: the whole file at
-		// once, which gives every YAML error its usual message and line.
-		l = newLoader()
-		b = l.parse(data)
-	}
+	return parseWhole(name, data)
+}
+
+// parseWhole parses a file not in the plain shape, or with a piece that does not parse
+// alone, all at once, which gives every YAML error its usual message and line.
+func parseWhole(name string, data []byte) (*Book, error) {
+	l := newLoader(name)
+	return l.result(l.parse(data))
+}
+
+// result is the book loaded, or every problem found.
+func (l *loader) result(b *Book) (*Book, error) {
 	if len(l.errs) > 0 {
 		return nil, errors.Join(l.errs...)
 	}
@@ -50,13 +70,34 @@ type profile struct {
 }
 
 type loader struct {
-	file   string
-	errs   []error
-	tz     map[string]*time.Location
-	shared map[string]Rule // default rules built once per currency, shared by cardholders
-	seen   map[string]bool // messages already reported, for errors in defaults
+	file  string
+	errs  []error
+	seen  map[string]bool // messages already reported, for errors in defaults
+	cache *loadCache
+	strs  map[string]string // for intern
 	// defaults is the file's defaults once parsed.
 	defaults *profile
+}
+
+// loadCache is what the goroutines building one file's cardholders share.
+type loadCache struct {
+	mu     sync.Mutex
+	tz     map[string]*time.Location
+	shared map[sharedKey]Rule // default rules built once per currency, shared by cardholders
+}
+
+// sharedKey is a default rule's kind and currency.
+type sharedKey struct{ kind, currency string }
+
+func newLoader(file string) *loader {
+	return &loader{file: file, seen: map[string]bool{},
+		cache: &loadCache{tz: map[string]*time.Location{}, shared: map[sharedKey]Rule{}}}
+}
+
+// forPiece is a loader for building some of the file's cardholders on another
+// goroutine: its own errors, the same caches.
+func (l *loader) forPiece() *loader {
+	return &loader{file: l.file, seen: map[string]bool{}, cache: l.cache, defaults: l.defaults}
 }
 
 func (l *loader) add(err error) {
@@ -117,27 +158,48 @@ func (l *loader) parse(data []byte) *Book {
 		l.add(chs.Errorf("must be a list of cardholders"))
 		return nil
 	}
-	b := &Book{holders: make(map[holderKey]*Cardholder, len(chs.node.Content))}
-	l.addCardholders(b, chs.node.Content, 0, &defaults)
+	b := &Book{sizeHint: len(chs.node.Content)}
+	l.addBuilt(b, l.build(chs.node.Content, 0), 0)
 	return b
 }
 
-// addCardholders adds the cardholders of the list's items from index first on.
-func (l *loader) addCardholders(b *Book, items []*yaml.Node, first int, defaults *profile) {
+// built is the cardholders of a run of the list's items, nil where an item has errors,
+// and the errors, errs[errEnd[j-1]:errEnd[j]] those of item j.
+type built struct {
+	holders []*Cardholder
+	errs    []error
+	errEnd  []int
+}
+
+// build reads the cardholders of the list's items, item first on; the items' own
+// checks, not those across the file (duplicates), which addBuilt makes. Pieces of a
+// large file are built at once on several goroutines, each with its own forPiece.
+func (l *loader) build(items []*yaml.Node, first int) built {
+	out := built{holders: make([]*Cardholder, len(items)), errEnd: make([]int, len(items))}
 	for j, n := range items {
-		i := first + j
-		h := l.cardholder(l.at(n, fmt.Sprintf("cardholders[%d]", i)), defaults)
+		out.holders[j] = l.cardholder(l.at(n, fmt.Sprintf("cardholders[%d]", first+j)), l.defaults)
+		out.errEnd[j] = len(l.errs)
+	}
+	out.errs = l.errs
+	return out
+}
+
+// addBuilt adds built cardholders, list items from first on, to the book, with their
+// errors and those of duplicates, in the file's order.
+func (l *loader) addBuilt(b *Book, p built, first int) {
+	from := 0
+	for j, h := range p.holders {
+		for _, err := range p.errs[from:p.errEnd[j]] {
+			l.add(err)
+		}
+		from = p.errEnd[j]
 		if h == nil {
 			continue
 		}
-		k := holderKey{h.Bank, h.ID}
-		if first, dup := b.holders[k]; dup {
-			l.add(&FieldError{File: l.file, Line: h.Line, Path: fmt.Sprintf("cardholders[%d].id", i),
-				Msg: fmt.Sprintf("%q of bank %q is already at line %d", h.ID, h.Bank, first.Line)})
-			continue
+		if prev := b.add(h); prev != nil {
+			l.add(&FieldError{File: l.file, Line: h.Line, Path: fmt.Sprintf("cardholders[%d].id", first+j),
+				Msg: fmt.Sprintf("%q of bank %q is already at line %d", h.ID, h.Bank, prev.Line)})
 		}
-		b.holders[k] = h
-		b.list = append(b.list, h)
 	}
 }
 
@@ -237,7 +299,7 @@ func (l *loader) cardholder(v Value, d *profile) *Cardholder {
 	if fields == nil {
 		return nil
 	}
-	h := &Cardholder{Line: v.Line()}
+	h := &Cardholder{Line: v.Line(), Rules: make([]Rule, 0, len(kinds))}
 	h.ID = l.required(v, fields, "id", func(s string) string {
 		if len(s) > 128 {
 			return "is longer than 128 characters"
@@ -275,14 +337,16 @@ func (l *loader) cardholder(v Value, d *profile) *Cardholder {
 	}
 	if tzv.node != nil {
 		name := l.str(tzv)
-		loc, ok := l.tz[name]
+		l.cache.mu.Lock()
+		loc, ok := l.cache.tz[name]
 		if !ok {
 			var err error
 			if loc, err = time.LoadLocation(name); err != nil || name == "" || name == "Local" {
 				loc = nil
 			}
-			l.tz[name] = loc
+			l.cache.tz[name] = loc
 		}
+		l.cache.mu.Unlock()
 		if loc == nil {
 			// Reported at each place it is written; one in defaults is reported once.
 			l.add(tzv.Errorf("%q is not an IANA time zone, like America/New_York", name))
@@ -290,6 +354,8 @@ func (l *loader) cardholder(v Value, d *profile) *Cardholder {
 			h.Location = loc
 		}
 	}
+	// Most cardholders share these: one string each, not one per cardholder.
+	h.Bank, h.Currency, h.HomeCountry = l.intern(h.Bank), l.intern(h.Currency), l.intern(h.HomeCountry)
 	if h.Currency == "" {
 		// Rules need the currency; without it their errors would only be noise.
 		return nil
@@ -303,17 +369,7 @@ func (l *loader) cardholder(v Value, d *profile) *Cardholder {
 			}
 			// A default rule is the same for every cardholder with the same currency:
 			// build it once and share it, which keeps a million cardholders small.
-			key := k.Name + "\x00" + h.Currency
-			if r, ok := l.shared[key]; ok {
-				if r != nil {
-					h.Rules = append(h.Rules, r)
-				}
-				continue
-			}
-			r, err := k.Build(dv, h)
-			l.add(ruleErr(dv, err))
-			l.shared[key] = r
-			if r != nil && err == nil {
+			if r := l.sharedRule(k, dv, h); r != nil {
 				h.Rules = append(h.Rules, r)
 			}
 			continue
@@ -331,6 +387,39 @@ func (l *loader) cardholder(v Value, d *profile) *Cardholder {
 		return nil // already reported; a duplicate check on it would only add noise
 	}
 	return h
+}
+
+// intern returns s, or an equal string it returned before.
+func (l *loader) intern(s string) string {
+	if v, ok := l.strs[s]; ok {
+		return v
+	}
+	if l.strs == nil {
+		l.strs = map[string]string{}
+	}
+	if len(l.strs) < 1024 {
+		l.strs[s] = s
+	}
+	return s
+}
+
+// sharedRule is the default rule of kind k for cardholders in h's currency, built by
+// the first to need it; nil when it is off or does not build (which that first build
+// reports).
+func (l *loader) sharedRule(k Kind, dv Value, h *Cardholder) Rule {
+	key := sharedKey{k.Name, h.Currency}
+	l.cache.mu.Lock()
+	defer l.cache.mu.Unlock()
+	if r, ok := l.cache.shared[key]; ok {
+		return r
+	}
+	r, err := k.Build(dv, h)
+	l.add(ruleErr(dv, err))
+	if err != nil {
+		r = nil
+	}
+	l.cache.shared[key] = r
+	return r
 }
 
 // ruleErr puts a rule's error at its value unless it already points somewhere.

@@ -129,6 +129,9 @@ func (v Value) List(key string, conv func(Value) (string, error)) ([]string, err
 	}
 	var out []string
 	var errs []error
+	if len(v.node.Content) == 2 {
+		out = make([]string, 0, len(v.node.Content[1].Content))
+	}
 	for i := 0; i+1 < len(v.node.Content); i += 2 {
 		k, val := v.node.Content[i], resolve(v.node.Content[i+1])
 		if k.Value != key {
