@@ -27,9 +27,12 @@ func parsePlainList(text []byte, firstLine int) (*yaml.Node, bool) {
 // longer be in use: one parser reads piece after piece of a large file with the same
 // few megabytes.
 func (p *plainParser) parse(text []byte, firstLine int) (*yaml.Node, bool) {
-	p.text, p.lineBase, p.i = text, firstLine, 0
+	p.text, p.lineBase, p.i, p.depth, p.colLine = text, firstLine, 0, 0, -1
 	p.nodes.reset()
 	p.ptrs.reset()
+	// A refused text leaves its unfinished collections' children behind.
+	clear(p.stack)
+	p.stack = p.stack[:0]
 	if !p.splitLines() {
 		return nil, false
 	}
@@ -63,11 +66,32 @@ type plainParser struct {
 	lines    []plainLine
 	i        int // the line being read
 	lineBase int
+	depth    int // the collections being read, one in another
 	nodes    slab[yaml.Node]
 	ptrs     slab[*yaml.Node] // the Content slices
 	stack    []*yaml.Node     // a collection's children while it is read
 	keys     map[string]string
+
+	// Byte colByte of line colLine is character colRunes: where column last counted to.
+	colLine, colByte, colRunes int
 }
+
+// yaml.v3 refuses a text nested more than 10000 deep or with a key whose ':' is more
+// than 1024 characters from its start; the plain form stays well inside both, which
+// also keeps the parser's recursion shallow.
+const (
+	plainMaxDepth  = 1000
+	plainMaxKeyLen = 1024
+)
+
+// enter counts a collection being read, and reports false when it is nested too deep;
+// leave uncounts it once read. A refused text resets the count, in parse.
+func (p *plainParser) enter() bool {
+	p.depth++
+	return p.depth <= plainMaxDepth
+}
+
+func (p *plainParser) leave() { p.depth-- }
 
 // slab hands out runs of elements from large blocks, so that a tree of tens of
 // thousands of nodes is a few allocations, and the same ones for the next tree.
@@ -123,6 +147,9 @@ func (p *plainParser) splitLines() bool {
 					return false
 				}
 				ln.ascii = false
+				if ln.indent < 0 {
+					ln.indent = j - start
+				}
 				j += size
 				continue
 			case c < 0x20 || c == 0x7F || c == '#':
@@ -165,12 +192,20 @@ func (p *plainParser) newNode(kind yaml.Kind, i, col int) *yaml.Node {
 }
 
 // column is the 1-based column of byte col of line i, in characters as yaml.v3 counts.
+// Nodes are made in the order they stand on a line, so it counts on from the last
+// node's column: counting from the line's start each time takes seconds on a long flow
+// list with a non-ASCII character.
 func (p *plainParser) column(i, col int) int {
 	ln := p.lines[i]
 	if ln.ascii {
 		return col + 1
 	}
-	return utf8.RuneCount(p.text[ln.start:ln.start+col]) + 1
+	if i != p.colLine || col < p.colByte {
+		p.colLine, p.colByte, p.colRunes = i, 0, 0
+	}
+	p.colRunes += utf8.RuneCount(p.text[ln.start+p.colByte : ln.start+col])
+	p.colByte = col
+	return p.colRunes + 1
 }
 
 // finish gives n the children pushed since mark, in a slice cut from the current block.
@@ -184,6 +219,9 @@ func (p *plainParser) finish(n *yaml.Node, mark int) {
 
 // blockSeq reads the block sequence whose first "- " is on the current line at col.
 func (p *plainParser) blockSeq(col int) (*yaml.Node, bool) {
+	if !p.enter() {
+		return nil, false
+	}
 	seq := p.newNode(yaml.SequenceNode, p.i, col)
 	seq.Tag = "!!seq"
 	mark := len(p.stack)
@@ -220,16 +258,18 @@ func (p *plainParser) blockSeq(col int) (*yaml.Node, bool) {
 		}
 	}
 	p.finish(seq, mark)
+	p.leave()
 	return seq, true
 }
 
 // keyEnd returns the length of a mapping key at the start of rest, up to its colon, when
-// rest is "key:" or "key: value" with a key of letters, digits, '_' and '-'; else 0.
+// rest is "key:" or "key: value" with a key of letters, digits, '_' and '-', no longer
+// than yaml.v3 allows; else 0.
 func (p *plainParser) keyEnd(rest []byte) int {
 	for j, c := range rest {
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_', j > 0 && (c >= '0' && c <= '9' || c == '-'):
-		case c == ':' && j > 0 && (j+1 == len(rest) || rest[j+1] == ' '):
+		case c == ':' && j > 0 && j <= plainMaxKeyLen && (j+1 == len(rest) || rest[j+1] == ' '):
 			return j
 		default:
 			return 0
@@ -240,6 +280,9 @@ func (p *plainParser) keyEnd(rest []byte) int {
 
 // blockMap reads the block mapping whose first key is on the current line at col.
 func (p *plainParser) blockMap(col int) (*yaml.Node, bool) {
+	if !p.enter() {
+		return nil, false
+	}
 	m := p.newNode(yaml.MappingNode, p.i, col)
 	m.Tag = "!!map"
 	mark := len(p.stack)
@@ -289,6 +332,7 @@ func (p *plainParser) blockMap(col int) (*yaml.Node, bool) {
 		}
 	}
 	p.finish(m, mark)
+	p.leave()
 	return m, true
 }
 
@@ -373,6 +417,9 @@ func (p *plainParser) quoted(i, col int) (*yaml.Node, int, bool) {
 // flow reads a one-line flow sequence [a, b] or mapping {k: v} of scalars starting at
 // col; it returns the column after the closing bracket.
 func (p *plainParser) flow(i, col int) (*yaml.Node, int, bool) {
+	if !p.enter() {
+		return nil, 0, false
+	}
 	line := p.line(i, 0)
 	isMap := line[col] == '{'
 	closer := byte(']')
@@ -386,18 +433,21 @@ func (p *plainParser) flow(i, col int) (*yaml.Node, int, bool) {
 	j := skipSpaces(line, col+1)
 	if j < len(line) && line[j] == closer {
 		p.finish(n, mark)
+		p.leave()
 		return n, j + 1, true
 	}
 	for {
 		var s *yaml.Node
 		var ok bool
+		start := j
 		if s, j, ok = p.flowScalar(i, j); !ok {
 			return nil, 0, false
 		}
 		p.stack = append(p.stack, s)
 		if isMap {
-			// "key: value"; a key without a value is refused.
-			if j+1 >= len(line) || line[j] != ':' || line[j+1] != ' ' || s.Style != 0 {
+			// "key: value"; a key without a value is refused, and so is a long one
+			// (its length in bytes is at least its length in characters).
+			if j+1 >= len(line) || line[j] != ':' || line[j+1] != ' ' || s.Style != 0 || j-start > plainMaxKeyLen {
 				return nil, 0, false
 			}
 			if s, j, ok = p.flowScalar(i, skipSpaces(line, j+1)); !ok {
@@ -418,6 +468,7 @@ func (p *plainParser) flow(i, col int) (*yaml.Node, int, bool) {
 			continue
 		case closer:
 			p.finish(n, mark)
+			p.leave()
 			return n, j + 1, true
 		}
 		return nil, 0, false
@@ -437,10 +488,12 @@ func (p *plainParser) flowScalar(i, col int) (*yaml.Node, int, bool) {
 	case '[', '{':
 		return p.flow(i, col)
 	}
+	// yaml.v3 ends a plain scalar in a flow collection at '?' too, and reads it as
+	// the key indicator.
 	end := col
 	for end < len(line) {
 		c := line[end]
-		if c == ',' || c == ']' || c == '}' || c == ':' || c == '[' || c == '{' {
+		if c == ',' || c == ']' || c == '}' || c == ':' || c == '[' || c == '{' || c == '?' {
 			break
 		}
 		end++

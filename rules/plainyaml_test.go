@@ -73,7 +73,7 @@ var trickyScalars = []string{
 	"[a, b]", "[ a ,b ]", "[]", "[a,]", `["x", 'y']`, `{sms: "+1"}`, "{a: 1, b: c}", "{a}", "{a: }",
 	"{ }", "{a:1}", "[a, [b]]", "[a b, c]", "[-a]", "[a: b]", "é", "\u2028", "\ufeff", "a\tb", "\x01",
 	"M-000001-a", "&a x", "*a", "!!str 5", "|", ">", "%x", "@x", "`x", "'a' ", `""`, "''", "[\"\"]",
-	"{a: [b]}", "[{a: b}]", "[a, 'b, c']", "{'a': b}", "{a: 'b'}", "5 ", "x  y", "\u00a0x", "\u0085",
+	"{a: [b]}", "[{a: b}]", "[a?b]", "{a: b?}", "[a, 'b, c']", "{'a': b}", "{a: 'b'}", "5 ", "x  y", "\u00a0x", "\u0085",
 }
 
 var plainKeys = []string{"id", "bank", "name", "notify", "rules", "sms", "known", "home_country", "x-y", "_k", "a1"}
@@ -190,5 +190,104 @@ func FuzzPlainYAML(f *testing.F) {
 	for range 50 {
 		f.Add(randomPlainDoc(rnd))
 	}
+	for _, text := range plainCornerCases {
+		if len(text) < 200 { // the long ones would slow every mutation down
+			f.Add(text)
+		}
+	}
 	f.Fuzz(func(t *testing.T, text string) { checkPlainYAML(t, new(plainParser), text) })
+}
+
+// plainCornerCases are texts at the edges of the plain form.
+var plainCornerCases = func() []string {
+	long := func(n int) string { return strings.Repeat("k", n) }
+	return []string{
+		// Plain scalars with indicators in them or in front.
+		"- k: a:b\n", "- k: a::b\n", "- k: a :b\n", "- k: :x\n", "- k: ?x\n", "- k: -x\n", "- k: --x\n",
+		"- k: ---\n", "- ---\n", "- ...\n", "- k: ...\n", "- k: a - b\n", "- k: a, b]\n", "- k: a]\n",
+		"- k: a{b\n", "- k: a'b\"c\n", "- k: a&b *c !d\n", "- k: 190:20:30\n", "- :x\n", "- ?x\n",
+		"- -x\n", "- k: -\n", "- k: ?\n", "- k: :\n", "- k: a:\n", "- k: a: b\n", "- k: - x\n",
+		"- k: ? x\n", "- k: <<\n", "- <<: a\n", "- k: a<<\n", "- k : v\n", "- a:b: c\n", "- :a: b\n",
+		"- k: %x\n", "- k: a%\n", "- k: @x\n", "- k: `x\n", "- k: a@b`c\n", "- k: |x\n", "- k: >x\n",
+		// Tags that plain values resolve to.
+		"- k: 0b1010\n", "- k: 0o17\n", "- k: 0x_1F\n", "- k: 1_000\n", "- k: +12\n", "- k: -0\n",
+		"- k: 1e3\n", "- k: 6.8523015e+5\n", "- k: 685.230_15e+03\n", "- k: .inf\n", "- k: -.Inf\n",
+		"- k: +.INF\n", "- k: .nan\n", "- k: .5\n", "- k: 5.\n", "- k: ~\n", "- k: Null\n", "- k: NULL\n",
+		"- k: nULL\n", "- k: yes\n", "- k: On\n", "- k: y\n", "- k: TRUE\n", "- k: tRUE\n",
+		"- k: 2001-12-14\n", "- k: 2001-12-14t21:59:43.10-05:00\n", "- k: 2001-12-14 21:59:43.10 -5\n",
+		"- k: 2001-12-14T21:59:43Z\n", "- k: 2002-1-1\n", "- true: 1\n", "- null: 1\n", "- Yes: 1\n",
+		"- y: n\n", "- e1: 1\n", "- NaN: 1\n",
+		// Quoted scalars.
+		"- k: ''\n", `- k: ""` + "\n", "- k: 'it''s'\n", "- k: '''\n", "- k: 'a'b'\n", "- k: 'a\\b'\n",
+		`- k: "a\"b"` + "\n", `- k: "a\\b"` + "\n", `- k: "it's"` + "\n", `- k: 'say "x"'` + "\n",
+		`- k: " a b "` + "\n", "- k: ' a '  \n", `- k: "a" b` + "\n", `- k: "a":` + "\n", `- "a": b` + "\n",
+		`- k: "a: b"` + "\n", "- k: 'a, [b]'\n", `- k: "é"` + "\n", "- 'q'\n", `- "q"` + "\n", `- "a"'` + "\n",
+		"- k: 'unterminated\n", `- k: "x` + "\n",
+		// Flow collections.
+		"- k: []\n", "- k: {}\n", "- k: [ ]\n", "- k: { }\n", "- k: [a,b]\n", "- k: [a ,b ]\n",
+		"- k: [a,]\n", "- k: [a, ]\n", "- k: [,]\n", "- k: [a,,b]\n", "- k: {a: b,}\n", "- k: {a}\n",
+		"- k: {a: }\n", "- k: {a:b}\n", "- k: {a :b}\n", "- k: {a : b}\n", "- k: {a: b: c}\n", "- k: [a: b]\n",
+		"- k: [a:b]\n", "- k: {a: b:c}\n", "- k: {a: http://x}\n", "- k: [a b, c  d]\n", "- k: [a - b]\n",
+		"- k: [a, -b]\n", "- k: [-]\n", "- k: [?a]\n", "- k: [a?b]\n", "- k: [a ?b]\n", "- k: [a?]\n",
+		"- k: {a: b?c}\n", "- k: {a?: b}\n", "- k: {a ? b: c}\n", "- k: [:a]\n", "- k: [a]]\n",
+		"- k: [a}]\n", "- k: [a{b]\n", "- k: {a: b]\n", "- k: [[a], [b, [c]]]\n", "- k: [{a: b}, {}]\n",
+		"- k: {a: {b: [c]}}\n", "- k: {[a]: b}\n", "- k: {{a: b}: c}\n", `- k: {"a": b}` + "\n",
+		`- k: {"a":b}` + "\n", `- k: {a: "b"}` + "\n", `- k: ["a" b]` + "\n", "- k: ['a', 'b''c']\n",
+		"- k: [a, 'b, c']\n", "- k: {a: 'b': c}\n", "- k: [a] b\n", "- k: [a]: b\n", "- k: [a],\n",
+		"- k: [a, b]  \n", "- [a]\n", "- {a: b}\n", "- {a: b}: c\n", "- k: {true: null, 1: 2.5}\n",
+		"- k: [é, ñ: x]\n", "- k: {é: ñ, ü: ö}\n", "- k: {a b: c d}\n", "- k: [a&b, c*d, e!f]\n",
+		"- k: [<<]\n", "- k: {<<: a}\n", "- k: [a'b]\n", "- k: [a,\n   b]\n", "- k: [a\n",
+		"- k: [|]\n", "- k: [>]\n", "- k: [%a]\n", "- k: [@a]\n", "- k: [a%, b@, c`]\n",
+		"- k: ['a' , b]\n", "- k: {a: 'b' , c: d}\n", "- k: [a, ?b]\n", "- k: [? a]\n", "- k: {? a: b}\n",
+		"- k: {a: ?b}\n", "- k: [a, b?]\n", "- k: {a: -1}\n", "- k: [a:, b]\n", "- k: {a: b, c}\n",
+		// Indentation.
+		"- a\n- b\n", "  - a\n  - b\n", "  - a\n - b\n", "- a\n  - b\n", "- a\n  b\n", "- -\n",
+		"- - a\n", "-  - a\n", "-\n", "- \n", "-   \n- a\n", "-a\n", "- k: v\n  j: w\n", "- k: v\n   j: w\n",
+		"- k: v\n j: w\n", "-   k: v\n    j: w\n", "-   k: v\n  j: w\n", "- k:\n  - a\n  - b\n  j: c\n",
+		"- k:\n  - a\n- b\n", "- k:\n    - a\n    j: b\n", "- k:\n   - a\n", "- k:\n    a: b\n  j: c\n",
+		"- k:\n  j: c\n", "- k:\n", "- k: \n", "- k:\n\n  - a\n", "- k:\n  - j:\n    - x\n    m: 1\n  n: 2\n",
+		"- k:\n  - a: 1\n    b: 2\n  j: 3\n", "- k:\n  - x\n    y: z\n", "- k: v\n  - x\n", "- k:\n- a\n",
+		"- k:\n  a\n", "- k:\n    a\n", "- a\n\n\n- b\n", "- a\n   \n- b\n", "\n\n- a\n", "  \n- a\n  ",
+		"- a\n \n", "- a", "- k: v", "- k:\n  - a", "- a\n-\n", "- a\n- \n", "- k: v\n  k: w\n",
+		"- k: v\n  j: w\n  k: x\n", "- a\n---\n- b\n", "--- \n- a\n", "---\n- a\n", "- a\n...\n",
+		"- a\n... \n- b\n", "%YAML 1.2\n---\n- a\n", "- a\n%x\n", "- k: v\n- k: v\n",
+		// Characters.
+		"- é\n", "- k: José Núñez\n", "- {é: a, b: c}\n", "- k: [é, b]\n", "- é: a\n", "- k: \u00a0x\n",
+		"- k: x\u00a0\n", "- \u00a0x\n", "\u00a0- a\n", "- a\n  \u00a0\n", "- k: v\n  \u00a0j: w\n",
+		"- k: a\u0085b\n", "- k: a\u2028b\n", "- k: a\u2029b\n", "\ufeff- a\n", "- k: a\ufeffb\n",
+		"- k: a\ufffeb\n", "- k: a\uffffb\n", "- k: a\ufffdb\n", "- k: a\ue000b\n", "- k: a\ufdd0b\n",
+		"- k: 😀\n", "- {😀: 😀, b: c}\n", "- k: [😀, x]\n", "- k: a\x00b\n", "- k: a\x7fb\n",
+		"- k: a\x80b\n", "- k: a\xc2\x80b\n", "- k: a\xffb\n", "- k: a\xed\xa0\x80b\n", "- k: a\rb\n",
+		"- a\r\n- b\r\n", "- k:\tv\n", "-\tk: v\n", "- k: a\tb\n", "\t- a\n", "- k: a\u3000b\n",
+		"- k: a\u2003\n", "- k: a #b\n", "- k: a#b\n", "- k: 'a#b'\n",
+		// Long lines and keys: yaml.v3 wants a key's ':' within 1024 characters of its start.
+		"- " + long(1024) + ": v\n", "- " + long(1025) + ": v\n", "- a: 1\n  " + long(1024) + ": v\n",
+		"- a: 1\n  " + long(1025) + ": v\n", "- k: {" + long(1024) + ": v}\n", "- k: {" + long(1025) + ": v}\n",
+		"- k: {a: b, " + long(1025) + ": v}\n", "- k: {" + strings.Repeat("é", 1025) + ": v}\n",
+		"- k: {" + strings.Repeat("é", 1000) + ": v}\n", "- k: {" + long(1020) + "    : v}\n",
+		"- k: {" + long(1020) + " k k k: v}\n", "- k: " + long(100000) + "\n", "- " + long(100000) + "\n",
+		"- k: [" + strings.Repeat("a, ", 50000) + "b]\n", "- k: '" + long(5000) + "'\n",
+		"- k: {a: " + long(5000) + "}\n",
+		// Many nodes on a long line with multi-byte characters, for the columns.
+		"- k: {é: [" + strings.Repeat("ñ, ab, ", 5000) + "ü], b: {ö: x}}\n", "- k: [é, [a], {b: ñ}, 'ü', \"ö\"]\n",
+		"- é: [ñ]\n  ü: {ö: [é, 'ñ']}\n- k: [ü]\n",
+		// Deep nesting: yaml.v3 stops at 10000 levels.
+		"- " + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + "\n",
+		"- " + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + "\n",
+		"- k: " + strings.Repeat("{a: ", 10001) + "b" + strings.Repeat("}", 10001) + "\n",
+		"- " + strings.Repeat("[", 200) + "a" + strings.Repeat("]", 200) + "\n",
+	}
+}()
+
+// TestPlainYAMLCornerCases holds the parser to yaml.v3 on texts at the edges of the
+// plain form: each either is refused or reads as yaml.v3 reads it.
+func TestPlainYAMLCornerCases(t *testing.T) {
+	var p plainParser
+	for i, text := range plainCornerCases {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			// Each text alone, and after the others with the same parser.
+			checkPlainYAML(t, new(plainParser), text)
+			checkPlainYAML(t, &p, text)
+		})
+	}
 }

@@ -43,13 +43,15 @@ type benchResult struct {
 	CPUPer1k        float64 `json:"cardwatch_cpu_seconds_per_1k"`
 	PeakRSSMiB      float64 `json:"peak_rss_mib"`
 	// Steady mode.
-	Rate     float64 `json:"rate,omitempty"`
-	P50ms    float64 `json:"p50_ms,omitempty"`
-	P90ms    float64 `json:"p90_ms,omitempty"`
-	P99ms    float64 `json:"p99_ms,omitempty"`
-	MaxMs    float64 `json:"max_ms,omitempty"`
-	KeptUp   bool    `json:"kept_up,omitempty"`
-	BehindMs float64 `json:"caught_up_after_ms,omitempty"`
+	Rate  float64 `json:"rate,omitempty"`
+	P50ms float64 `json:"p50_ms,omitempty"`
+	P90ms float64 `json:"p90_ms,omitempty"`
+	P99ms float64 `json:"p99_ms,omitempty"`
+	MaxMs float64 `json:"max_ms,omitempty"`
+	// Floor is the latency floor's quantiles (-floor): p50, p90, p99, max.
+	Floor    []float64 `json:"floor_p50_p90_p99_max_ms,omitempty"`
+	KeptUp   bool      `json:"kept_up,omitempty"`
+	BehindMs float64   `json:"caught_up_after_ms,omitempty"`
 	// Steady mode's memory: the live heap and resident set a tenth of the way in and at
 	// the end, and the heap's growth per million transactions between the two.
 	HeapWarmMiB       float64 `json:"live_heap_warm_mib,omitempty"`
@@ -78,6 +80,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	jsonOut := fs.String("json", "", "also write the figures as JSON to this `file`")
 	steady := fs.Float64("rate", 0, "steady mode: publish this many transactions a `second` and measure transaction-to-alert latency (0: backlog mode)")
 	duration := fs.Duration("duration", 10*time.Second, "steady mode: how long to publish")
+	floor := fs.Bool("floor", false, "steady mode: first measure the latency floor, a bare JetStream consumer doing an alert's two round trips for the same transactions, for comparison")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of cardwatch's part of the run (not the raw ceiling) to this `file`, for go tool pprof")
 	natsURL := fs.String("nats", "", "use the NATS server at this `URL` (JetStream on, no CARDWATCH_ streams yet; they are deleted at the end) instead of an embedded one")
 	loadRules := fs.Bool("rules-load", false, "rules mode: write a rules file of -cardholders cardholders and measure loading it")
@@ -129,13 +132,20 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail(err)
 	}
 	if *steady > 0 {
+		shares := [3]float64{*newShare, *foreign, *over}
+		var floorLat []time.Duration
+		if *floor {
+			if floorLat, err = floorSteady(ctx, stdout, js, *steady, *duration, *holders, shares); err != nil {
+				return fail(err)
+			}
+		}
 		stopProfile, err := startProfiles(*cpuProfile, *memProfile, *traceFile)
 		if err != nil {
 			return fail(err)
 		}
 		defer stopProfile()
 		return benchSteady(ctx, stdout, stderr, js, url, rulesFile, *steady, *duration, *holders,
-			[3]float64{*newShare, *foreign, *over}, *jsonOut, stopProfile)
+			shares, floorLat, *jsonOut, stopProfile)
 	}
 	fmt.Fprintf(stdout, "filling the backlog: %d transactions for %d cardholders (new merchant %.0f%%, abroad %.0f%%, over the limit %.0f%%)\n",
 		*n, *holders, *newShare*100, *foreign*100, *over*100)
@@ -231,7 +241,8 @@ func startBenchApp(ctx context.Context, natsURL, rulesFile string, observe func(
 // benchStreams are the streams cardwatch makes, key-value buckets included.
 var benchStreams = []string{subscribers.StreamTxn, subscribers.StreamAlerts, subscribers.StreamReports,
 	subscribers.StreamDeliveries, subscribers.StreamDLQ, "KV_" + subscribers.BucketKnownMerchants,
-	"KV_" + subscribers.BucketAlerts, "KV_" + subscribers.BucketSent}
+	"KV_" + subscribers.BucketAlerts, "KV_" + subscribers.BucketSent,
+	floorTxnStream, floorAlertsStream, "KV_" + floorRecords}
 
 // claimBenchStreams makes sure a NATS server given to the bench holds none of
 // cardwatch's streams, so that the bench can never touch a deployment's data, and

@@ -21,7 +21,7 @@ import (
 // at a fixed rate, and the latency of each alert is read from the streams' own
 // timestamps (the transaction stored, its alert stored).
 func benchSteady(ctx context.Context, stdout, stderr io.Writer, js jetstream.JetStream, natsURL, rulesFile string,
-	rate float64, duration time.Duration, holders int, shares [3]float64, jsonOut string, measured func()) int {
+	rate float64, duration time.Duration, holders int, shares [3]float64, floor []time.Duration, jsonOut string, measured func()) int {
 	fail := func(err error) int { fmt.Fprintf(stderr, "cardwatch bench: %v\n", err); return 1 }
 	var handled atomic.Int64
 	stop, err := startBenchApp(ctx, natsURL, rulesFile, func(string, string) { handled.Add(1) })
@@ -36,25 +36,14 @@ func benchSteady(ctx context.Context, stdout, stderr io.Writer, js jetstream.Jet
 	fmt.Fprintf(stdout, "steady: %.0f transactions a second for %s (%d), %d cardholders\n", rate, duration, total, holders)
 	cpu0 := cpuSeconds()
 	start := time.Now()
-	// Published in small steps, as a feed of many terminals arrives: bursts would measure
-	// the bench's own queueing.
-	tick := time.NewTicker(time.Millisecond)
-	sent, lastReport := 0, start
+	lastReport := start
 	every := time.Second
 	if duration > time.Minute {
 		every = 10 * time.Second
 	}
 	var warm memSample // taken a tenth of the way in, once every part has warmed up
-	for sent < total {
-		<-tick.C
-		due := min(total, int(rate*time.Since(start).Seconds()))
-		for ; sent < due; sent++ {
-			subject, data := g.next(subj, sent)
-			if _, err := js.PublishAsync(subject, data); err != nil {
-				tick.Stop()
-				return fail(err)
-			}
-		}
+	var behind int64
+	err = publishPaced(js, g, subj, rate, total, func(sent int) {
 		if warm.at == 0 && time.Since(start) >= duration/10 {
 			warm = sampleMemory(sent)
 		}
@@ -63,10 +52,13 @@ func benchSteady(ctx context.Context, stdout, stderr io.Writer, js jetstream.Jet
 			fmt.Fprintf(stdout, "  published %d, handled %d, live heap %.0f MiB, RSS %.0f MiB\n", sent, handled.Load(), m.heapMiB, m.rssMiB)
 			lastReport = time.Now()
 		}
+		if sent == total {
+			behind = int64(sent) - handled.Load()
+		}
+	})
+	if err != nil {
+		return fail(err)
 	}
-	tick.Stop()
-	<-js.PublishAsyncComplete()
-	behind := int64(sent) - handled.Load()
 	endWait := time.Now()
 	for handled.Load() < int64(total) && time.Since(endWait) < time.Minute {
 		time.Sleep(5 * time.Millisecond)
@@ -83,23 +75,26 @@ func benchSteady(ctx context.Context, stdout, stderr io.Writer, js jetstream.Jet
 		res.HeapPerMillionMiB = (end.heapMiB - warm.heapMiB) / float64(d) * 1e6
 	}
 	measured() // what follows reads the streams back: no part of the profiles
-	lat, err := alertLatencies(ctx, js)
+	lat, err := alertLatencies(ctx, js, subscribers.StreamTxn, subscribers.StreamAlerts)
 	if err != nil {
 		return fail(err)
 	}
 	stop()
-	if len(lat) > 0 {
-		slices.Sort(lat)
-		q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
-		res.P50ms, res.P90ms, res.P99ms, res.MaxMs = q(0.5), q(0.9), q(0.99), q(1)
+	if q := quantiles(lat); q != nil {
+		res.P50ms, res.P90ms, res.P99ms, res.MaxMs = q[0], q[1], q[2], q[3]
 		res.Alerts = int64(len(lat))
 	}
+	res.Floor = quantiles(floor)
 	fmt.Fprintf(stdout, "\n%-38s %10s\n", fmt.Sprintf("steady %.0f/s for %s", rate, duration), "")
 	fmt.Fprintf(stdout, "%-38s %10d\n", "alerts", res.Alerts)
 	fmt.Fprintf(stdout, "%-38s %10.2f\n", "transaction to alert p50, ms", res.P50ms)
 	fmt.Fprintf(stdout, "%-38s %10.2f\n", "p90, ms", res.P90ms)
 	fmt.Fprintf(stdout, "%-38s %10.2f\n", "p99, ms", res.P99ms)
 	fmt.Fprintf(stdout, "%-38s %10.2f\n", "max, ms", res.MaxMs)
+	if res.Floor != nil {
+		fmt.Fprintf(stdout, "%-38s %10s\n", "latency floor p50/p90/p99/max, ms",
+			fmt.Sprintf("%.2f / %.2f / %.2f / %.2f", res.Floor[0], res.Floor[1], res.Floor[2], res.Floor[3]))
+	}
 	fmt.Fprintf(stdout, "%-38s %10v\n", "kept up", res.KeptUp)
 	fmt.Fprintf(stdout, "%-38s %10.0f\n", "caught up after publishing ended, ms", res.BehindMs)
 	fmt.Fprintf(stdout, "%-38s %10.3f\n", "CPU s per 1,000", res.CPUPer1k)
@@ -138,10 +133,20 @@ func sampleMemory(at int) memSample {
 	return out
 }
 
-// alertLatencies reads every alert and the transaction it came from, and returns the
-// time between the two being stored.
-func alertLatencies(ctx context.Context, js jetstream.JetStream) ([]time.Duration, error) {
-	txns, err := js.Stream(ctx, subscribers.StreamTxn)
+// quantiles returns p50, p90, p99 and max of lat in milliseconds, or nil for none.
+func quantiles(lat []time.Duration) []float64 {
+	if len(lat) == 0 {
+		return nil
+	}
+	slices.Sort(lat)
+	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
+	return []float64{q(0.5), q(0.9), q(0.99), q(1)}
+}
+
+// alertLatencies reads every alert on alertStream and the transaction on txnStream it
+// came from, and returns the time between the two being stored.
+func alertLatencies(ctx context.Context, js jetstream.JetStream, txnStream, alertStream string) ([]time.Duration, error) {
+	txns, err := js.Stream(ctx, txnStream)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +181,7 @@ func alertLatencies(ctx context.Context, js jetstream.JetStream) ([]time.Duratio
 			stored[probe.ID] = meta.Timestamp
 		}
 	}
-	alerts, err := js.Stream(ctx, subscribers.StreamAlerts)
+	alerts, err := js.Stream(ctx, alertStream)
 	if err != nil {
 		return nil, err
 	}

@@ -38,13 +38,16 @@ func TestBenchCommandRuns(t *testing.T) {
 func TestBenchSteadyModeReportsLatency(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "steady.json")
 	var stdout, stderr bytes.Buffer
-	code := benchCmd(context.Background(), []string{"-rate", "1000", "-duration", "1s", "-cardholders", "200", "-json", out}, &stdout, &stderr)
+	code := benchCmd(context.Background(), []string{"-rate", "1000", "-duration", "1s", "-cardholders", "200", "-floor", "-json", out}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	res := readBenchJSON(t, out)
 	if res.Transactions != 1000 || res.Alerts == 0 || res.P50ms <= 0 || res.P99ms < res.P50ms || res.MaxMs < res.P99ms {
 		t.Errorf("figures %+v", res)
+	}
+	if f := res.Floor; len(f) != 4 || f[0] <= 0 || f[2] < f[0] || f[3] < f[2] {
+		t.Errorf("latency floor %v", f)
 	}
 }
 
