@@ -192,7 +192,10 @@ func SMSText(m Message) string {
 	// Shorten the merchant's name as far as it takes, down to eight letters; past that
 	// the SMS goes out in two segments rather than lose what the cardholder needs.
 	r := []rune(merchant)
-	for n := len(r) - 1; n >= 8; n-- {
+	// Cutting the name to n-1 letters and a dot saves at most two septets a letter
+	// cut, less the dot: no n above this saves enough, so the search starts there.
+	over := GSMSeptets(build(merchant, "", short)) - SMSSegment
+	for n := min(len(r)-1, len(r)+1-(over+1)/2); n >= 8; n-- {
 		if s := build(string(r[:n-1])+".", "", short); GSMSeptets(s) <= SMSSegment {
 			return s
 		}

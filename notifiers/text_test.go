@@ -13,7 +13,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-func mustMoney(t *testing.T, v, c string) rules.Money {
+func mustMoney(t testing.TB, v, c string) rules.Money {
 	t.Helper()
 	m, err := rules.ParseMoney(v, c)
 	if err != nil {
@@ -22,7 +22,7 @@ func mustMoney(t *testing.T, v, c string) rules.Money {
 	return m
 }
 
-func mustZone(t *testing.T, name string) *time.Location {
+func mustZone(t testing.TB, name string) *time.Location {
 	t.Helper()
 	loc, err := time.LoadLocation(name)
 	if err != nil {
@@ -32,7 +32,7 @@ func mustZone(t *testing.T, name string) *time.Location {
 }
 
 // sampleMessages are the alerts the golden files hold, one per shape of message.
-func sampleMessages(t *testing.T) map[string]Message {
+func sampleMessages(t testing.TB) map[string]Message {
 	ny := mustZone(t, "America/New_York")
 	at := time.Date(2026, 11, 24, 18, 22, 5, 0, time.UTC)
 	link := "https://cw.acmebank.com/r/Wt8p-HswU7pD0Aec9k7wkTkXQT0gN9A"
@@ -169,5 +169,33 @@ func TestToGSM7(t *testing.T) {
 		if GSMSeptets(got) < 0 {
 			t.Errorf("ToGSM7(%q) = %q is still not GSM-7", c.in, got)
 		}
+	}
+}
+
+// BenchmarkSMSText and BenchmarkPlainText render each shape of message, as every alert
+// is rendered once per channel.
+func BenchmarkSMSText(b *testing.B) {
+	for name, m := range sampleMessages(b) {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if SMSText(m) == "" {
+					b.Fatal("empty SMS")
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkPlainText(b *testing.B) {
+	for name, m := range sampleMessages(b) {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if PlainText(m) == "" {
+					b.Fatal("empty text")
+				}
+			}
+		})
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // benchHolder is ch_1001 of the example rules file, the cardholder the example event is for.
@@ -120,4 +123,50 @@ func BenchmarkFindPANs(b *testing.B) {
 			b.Fatalf("found %v in the example event", hits)
 		}
 	}
+}
+
+// BenchmarkNewAlert builds the alert for the contract's example event, with all three
+// rules fired, and its JSON as published on the alert feed.
+func BenchmarkNewAlert(b *testing.B) {
+	h := benchHolder(b)
+	t, err := DecodeTransaction(exampleBank, exampleCard, exampleEvent(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	reasons := Evaluate(t, h, Facts{})
+	now := time.Date(2026, 11, 24, 18, 22, 5, 0, time.UTC)
+	b.ReportAllocs()
+	for b.Loop() {
+		a := NewAlert(exampleBank, t, reasons, now)
+		if _, err := json.Marshal(a); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParsePiece reads one piece of a large rules file (2,000 cardholders), with
+// the plain-form reader and with yaml.v3, for benchstat to compare.
+func BenchmarkParsePiece(b *testing.B) {
+	text := []byte(bigRules(chunkItems, "", false))
+	text = text[bytes.Index(text, []byte("cardholders:\n"))+len("cardholders:\n"):]
+	b.Run("plain", func(b *testing.B) {
+		var p plainParser
+		b.ReportAllocs()
+		b.SetBytes(int64(len(text)))
+		for b.Loop() {
+			if _, ok := p.parse(text, 1); !ok {
+				b.Fatal("refused")
+			}
+		}
+	})
+	b.Run("yaml.v3", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(text)))
+		for b.Loop() {
+			var doc yaml.Node
+			if err := yaml.Unmarshal(text, &doc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -110,3 +110,19 @@ func TestBlocksClipsTheHeader(t *testing.T) {
 		t.Errorf("header is %d characters, want %d", n, maxHeader)
 	}
 }
+
+// BenchmarkBlocks renders an alert's Slack message as it is posted: the blocks and their
+// JSON.
+func BenchmarkBlocks(b *testing.B) {
+	for _, name := range []string{"foreign_three_reasons", "single_reason", "declined"} {
+		m := message(name)
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := json.Marshal(Blocks(m)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
