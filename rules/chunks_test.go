@@ -3,6 +3,8 @@ package rules
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -39,21 +41,68 @@ func TestChunkedLoadMatchesTheWholeFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			whole := newLoader("big.yaml")
-			want := whole.parse(data)
-			if len(whole.errs) > 0 {
-				t.Fatal(whole.errs)
+			sameAsWhole(t, chunked, data)
+		})
+	}
+}
+
+// sameAsWhole fails unless b holds the cardholders of data, in order, as the whole-file
+// parse reads them.
+func sameAsWhole(t *testing.T, b *Book, data []byte) {
+	t.Helper()
+	whole := newLoader("big.yaml")
+	want := whole.parse(data)
+	if len(whole.errs) > 0 {
+		t.Fatal(whole.errs)
+	}
+	if b.Len() != want.Len() {
+		t.Fatalf("%d cardholders, %d read whole", b.Len(), want.Len())
+	}
+	for i, h := range want.Cardholders() {
+		g := b.Cardholders()[i]
+		if g.ID != h.ID || g.Name != h.Name || g.Line != h.Line || g.Notify != h.Notify ||
+			strings.Join(ruleSettings(g), ";") != strings.Join(ruleSettings(h), ";") {
+			t.Fatalf("cardholder %d: %+v, %+v read whole", i, g, h)
+		}
+		if b.Lookup(h.Bank, h.ID) != g {
+			t.Fatalf("cardholder %d not found by bank and id", i)
+		}
+	}
+}
+
+// TestLoadReadsLargeFilesOfEveryShape loads large files from disk, as serve does: one
+// the streamed read finds irregular only near its end, one with Windows line ends (every
+// piece through yaml.v3), one with names in many scripts. Each must give the cardholders
+// the whole-file parse gives.
+func TestLoadReadsLargeFilesOfEveryShape(t *testing.T) {
+	n := 2*chunkItems + 5
+	plain := bigRules(n, "", false)
+	head, list, _ := strings.Cut(plain, "cardholders:\n")
+	var named strings.Builder
+	for i, line := range strings.SplitAfter(plain, "\n") {
+		named.WriteString(line)
+		if strings.HasPrefix(line, "  - id: ") {
+			fmt.Fprintf(&named, "    name: José Ñúñez Łódź 山田 %d\n", i)
+		}
+	}
+	for name, text := range map[string]string{
+		"the list first, defaults after it": "cardholders:\n" + list + head,
+		"Windows line ends":                 strings.ReplaceAll(plain, "\n", "\r\n"),
+		"names in many scripts":             named.String(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "rules.yaml")
+			if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+				t.Fatal(err)
 			}
-			if chunked.Len() != want.Len() {
-				t.Fatalf("%d cardholders in pieces, %d whole", chunked.Len(), want.Len())
+			b, err := Load(path)
+			if err != nil {
+				t.Fatal(err)
 			}
-			for i, h := range want.Cardholders() {
-				g := chunked.Cardholders()[i]
-				if g.ID != h.ID || g.Line != h.Line || g.Notify != h.Notify ||
-					strings.Join(ruleSettings(g), ";") != strings.Join(ruleSettings(h), ";") {
-					t.Fatalf("cardholder %d: %+v in pieces, %+v whole", i, g, h)
-				}
+			if b.Len() != n {
+				t.Fatalf("%d cardholders, want %d", b.Len(), n)
 			}
+			sameAsWhole(t, b, []byte(text))
 		})
 	}
 }
