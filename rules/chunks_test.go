@@ -152,3 +152,66 @@ func split(data []byte) ([]piece, bool) {
 		}
 	}
 }
+
+// TestChunkedLoadErrorsAsTheWholeFile: whatever a large file holds, the piecewise load
+// reports the same errors, in the same order, as the whole-file parse, every time.
+func TestChunkedLoadErrorsAsTheWholeFile(t *testing.T) {
+	n := 2*chunkItems + 3
+	item := func(w *strings.Builder, i int, extra string) {
+		fmt.Fprintf(w, "  - id: ch_%06d\n    bank: acme\n    notify: {sms: \"+1555%07d\"}\n%s", i, i, extra)
+	}
+	file := func(each func(w *strings.Builder, i int)) []byte {
+		var w strings.Builder
+		w.WriteString("defaults:\n  home_country: US\n  currency: USD\n  rules:\n    amount_over: 500.001\ncardholders:\n")
+		for i := range n {
+			each(&w, i)
+		}
+		return []byte(w.String())
+	}
+	cases := map[string][]byte{
+		// The default rule fails for USD; the first USD cardholder is the last of the
+		// first piece, and the goroutine on the second piece gets to one first.
+		"a default rule that does not build": file(func(w *strings.Builder, i int) {
+			if i < chunkItems-1 {
+				item(w, i, "    currency: EUR\n    rules: {amount_over: 100.00}\n")
+			} else {
+				item(w, i, "")
+			}
+		}),
+		// A quoted name runs on to a line that looks like the next item.
+		"an item hidden in a quoted string": file(func(w *strings.Builder, i int) {
+			extra := "    rules: {amount_over: 100.00}\n"
+			if i == 10 {
+				extra += "    name: \"Bob\n  - Smith\"\n"
+			}
+			if i == n-1 {
+				extra = "    rules: {amount_over: 1.234}\n"
+			}
+			item(w, i, extra)
+		}),
+		// YAML reads U+2028 as a line break.
+		"a Unicode line break": file(func(w *strings.Builder, i int) {
+			extra := "    rules: {amount_over: 100.00}\n"
+			if i == 10 {
+				extra += "    name: \"Bob\u2028Smith\"\n"
+			}
+			if i == n-1 {
+				extra = "    rules: {amount_over: 1.234}\n"
+			}
+			item(w, i, extra)
+		}),
+	}
+	for name, data := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, want := parseWhole("big.yaml", data)
+			if want == nil {
+				t.Fatal("the file has no error")
+			}
+			for range 5 {
+				if _, err := Parse("big.yaml", data); err == nil || err.Error() != want.Error() {
+					t.Fatalf("errors:\n%v\nread whole:\n%v", err, want)
+				}
+			}
+		})
+	}
+}

@@ -84,6 +84,8 @@ type loadCache struct {
 	mu     sync.Mutex
 	tz     map[string]*time.Location
 	shared map[sharedKey]Rule // default rules built once per currency, shared by cardholders
+	// defaultFailed is set when a default rule did not build.
+	defaultFailed bool
 }
 
 // sharedKey is a default rule's kind and currency.
@@ -417,6 +419,9 @@ func (l *loader) sharedRule(k Kind, dv Value, h *Cardholder) Rule {
 	l.add(ruleErr(dv, err))
 	if err != nil {
 		r = nil
+		// Its message may name the cardholder it was built for: the first in the
+		// file, read whole, not whichever goroutine came first.
+		l.cache.defaultFailed = true
 	}
 	l.cache.shared[key] = r
 	return r

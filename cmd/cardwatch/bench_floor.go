@@ -66,11 +66,13 @@ func floorSteady(ctx context.Context, stdout io.Writer, js jetstream.JetStream, 
 			defer handled.Add(1)
 			if _, err := kv.Create(ctx, "al."+t.ID, m.Data()); err != nil {
 				failed.Store(&err)
+				_ = m.Term() // the run fails: not again, and not counted twice
 				return
 			}
 			body := `{"txn_id":"` + t.ID + `"}`
 			if _, err := js.Publish(ctx, floorSubjects.Alerts(bank), []byte(body), jetstream.WithMsgID(t.ID)); err != nil {
 				failed.Store(&err)
+				_ = m.Term()
 				return
 			}
 			_ = m.Ack()

@@ -42,7 +42,6 @@ func benchSteady(ctx context.Context, stdout, stderr io.Writer, js jetstream.Jet
 		every = 10 * time.Second
 	}
 	var warm memSample // taken a tenth of the way in, once every part has warmed up
-	var behind int64
 	err = publishPaced(js, g, subj, rate, total, func(sent int) {
 		if warm.at == 0 && time.Since(start) >= duration/10 {
 			warm = sampleMemory(sent)
@@ -52,13 +51,11 @@ func benchSteady(ctx context.Context, stdout, stderr io.Writer, js jetstream.Jet
 			fmt.Fprintf(stdout, "  published %d, handled %d, live heap %.0f MiB, RSS %.0f MiB\n", sent, handled.Load(), m.heapMiB, m.rssMiB)
 			lastReport = time.Now()
 		}
-		if sent == total {
-			behind = int64(sent) - handled.Load()
-		}
 	})
 	if err != nil {
 		return fail(err)
 	}
+	behind := int64(total) - handled.Load()
 	endWait := time.Now()
 	for handled.Load() < int64(total) && time.Since(endWait) < time.Minute {
 		time.Sleep(5 * time.Millisecond)
