@@ -168,6 +168,20 @@ func TestChunkedLoadErrorsAsTheWholeFile(t *testing.T) {
 		}
 		return []byte(w.String())
 	}
+	// oddNameEarlyErrorLate is a file with the name given to an early cardholder and
+	// an error in the last: the error's place must not move.
+	oddNameEarlyErrorLate := func(name string) []byte {
+		return file(func(w *strings.Builder, i int) {
+			extra := "    rules: {amount_over: 100.00}\n"
+			if i == 10 {
+				extra += "    name: " + name + "\n"
+			}
+			if i == n-1 {
+				extra = "    rules: {amount_over: 1.234}\n"
+			}
+			item(w, i, extra)
+		})
+	}
 	cases := map[string][]byte{
 		// The default rule fails for USD; the first USD cardholder is the last of the
 		// first piece, and the goroutine on the second piece gets to one first.
@@ -179,27 +193,9 @@ func TestChunkedLoadErrorsAsTheWholeFile(t *testing.T) {
 			}
 		}),
 		// A quoted name runs on to a line that looks like the next item.
-		"an item hidden in a quoted string": file(func(w *strings.Builder, i int) {
-			extra := "    rules: {amount_over: 100.00}\n"
-			if i == 10 {
-				extra += "    name: \"Bob\n  - Smith\"\n"
-			}
-			if i == n-1 {
-				extra = "    rules: {amount_over: 1.234}\n"
-			}
-			item(w, i, extra)
-		}),
+		"an item hidden in a quoted string": oddNameEarlyErrorLate("\"Bob\n  - Smith\""),
 		// YAML reads U+2028 as a line break.
-		"a Unicode line break": file(func(w *strings.Builder, i int) {
-			extra := "    rules: {amount_over: 100.00}\n"
-			if i == 10 {
-				extra += "    name: \"Bob\u2028Smith\"\n"
-			}
-			if i == n-1 {
-				extra = "    rules: {amount_over: 1.234}\n"
-			}
-			item(w, i, extra)
-		}),
+		"a Unicode line break": oddNameEarlyErrorLate("\"Bob\u2028Smith\""),
 	}
 	for name, data := range cases {
 		t.Run(name, func(t *testing.T) {
