@@ -172,30 +172,19 @@ func TestToGSM7(t *testing.T) {
 	}
 }
 
-// BenchmarkSMSText and BenchmarkPlainText render each shape of message, as every alert
-// is rendered once per channel.
-func BenchmarkSMSText(b *testing.B) {
-	for name, m := range sampleMessages(b) {
-		b.Run(name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if SMSText(m) == "" {
-					b.Fatal("empty SMS")
+// BenchmarkText renders each shape of message as an SMS and as plain text, as every
+// alert is rendered once per channel.
+func BenchmarkText(b *testing.B) {
+	for kind, render := range map[string]func(Message) string{"sms": SMSText, "plain": PlainText} {
+		for name, m := range sampleMessages(b) {
+			b.Run(kind+"/"+name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if render(m) == "" {
+						b.Fatal("empty text")
+					}
 				}
-			}
-		})
-	}
-}
-
-func BenchmarkPlainText(b *testing.B) {
-	for name, m := range sampleMessages(b) {
-		b.Run(name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if PlainText(m) == "" {
-					b.Fatal("empty text")
-				}
-			}
-		})
+			})
+		}
 	}
 }
