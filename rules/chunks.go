@@ -105,13 +105,11 @@ func (l *loader) parseInChunks(r io.Reader, size int64) (*Book, bool) {
 			b.sizeHint = int(size / int64(max(1, sp.firstPieceBytes/max(1, len(r.holders)))))
 			b.list = make([]*Cardholder, 0, b.sizeHint)
 		}
+		if l.cache.failedDefault() {
+			return nil, false // read whole, to report it as the whole-file parse does
+		}
 		l.addBuilt(b, r.built, n)
 		n += len(r.holders)
-	}
-	l.cache.mu.Lock()
-	defer l.cache.mu.Unlock()
-	if l.cache.defaultFailed {
-		return nil, false
 	}
 	return b, true
 }

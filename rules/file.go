@@ -66,7 +66,6 @@ func (l *loader) result(b *Book) (*Book, error) {
 type profile struct {
 	homeCountry, currency, timezone Value
 	rules                           fields
-	rulesOrder                      []string
 }
 
 type loader struct {
@@ -86,6 +85,13 @@ type loadCache struct {
 	shared map[sharedKey]Rule // default rules built once per currency, shared by cardholders
 	// defaultFailed is set when a default rule did not build.
 	defaultFailed bool
+}
+
+// failedDefault reports whether a default rule did not build.
+func (c *loadCache) failedDefault() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.defaultFailed
 }
 
 // sharedKey is a default rule's kind and currency.

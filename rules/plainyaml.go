@@ -7,7 +7,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// parsePlainList reads a YAML block sequence written in the plain form that rules files
+// parse reads a YAML block sequence written in the plain form that rules files
 // of many cardholders are written in, and gives the same tree yaml.v3 gives for it,
 // several times faster. The plain form is block mappings and sequences, one key per
 // line, values on the key's line as plain or quoted scalars (no escapes) or one-line
@@ -19,13 +19,9 @@ import (
 // walks the lines once and takes the nodes from a few large blocks.
 //
 // firstLine is the file line text starts on, for the nodes' Line.
-func parsePlainList(text []byte, firstLine int) (*yaml.Node, bool) {
-	return new(plainParser).parse(text, firstLine)
-}
-
-// parse is parsePlainList with the memory of the parser's last tree, which must no
-// longer be in use: one parser reads piece after piece of a large file with the same
-// few megabytes.
+//
+// The parser's last tree must no longer be in use: one parser reads piece after piece
+// of a large file with the same few megabytes.
 func (p *plainParser) parse(text []byte, firstLine int) (*yaml.Node, bool) {
 	p.text, p.lineBase, p.i, p.depth, p.colLine = text, firstLine, 0, 0, -1
 	p.nodes.reset()

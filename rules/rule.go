@@ -48,15 +48,6 @@ var kinds = []Kind{
 // Kinds returns every rule kind, in evaluation order.
 func Kinds() []Kind { return append([]Kind(nil), kinds...) }
 
-func kindByName(name string) (Kind, bool) {
-	for _, k := range kinds {
-		if k.Name == name {
-			return k, true
-		}
-	}
-	return Kind{}, false
-}
-
 // Evaluate runs the cardholder's rules on t and returns the reasons of those that fired,
 // nil when none did. It allocates only when a rule fires.
 func Evaluate(t *Transaction, h *Cardholder, f Facts) []Reason {

@@ -108,7 +108,6 @@ type sample struct {
 type demo struct {
 	out    io.Writer
 	subj   subscribers.Subjects
-	mu     sync.Mutex
 	waiter chan string
 }
 
