@@ -20,15 +20,18 @@ type Facts struct {
 	Charged string
 	// Original is the merchant's amount when it is in another currency, "€1,250.00", else "".
 	Original string
-	// Merchant is the merchant's name, or its id.
+	// Merchant is the merchant's name, or "merchant " and its id.
 	Merchant string
+	// Labelled is the merchant as the merchant's own words, which a message must not
+	// let pass for cardwatch's: its name in quotes, or "merchant" and its id in quotes.
+	Labelled string
 	// City, Country and CountryCode say where the card was used; any may be empty.
 	City, Country, CountryCode string
 	// When is the local time of the transaction, "Nov 24, 1:22 PM".
 	When string
 	// Declined is true when the bank declined the transaction.
 	Declined bool
-	// Reasons are the sentences of the rules that fired.
+	// Reasons are the sentences of the rules that fired; they may quote the merchant.
 	Reasons []string
 	// Summaries are the short forms of the reasons, for SMS.
 	Summaries []string
@@ -36,7 +39,9 @@ type Facts struct {
 	Link string
 }
 
-// FactsOf gathers the facts of a message.
+// FactsOf gathers the facts of a message. Every fact a bank or merchant set (the
+// merchant's name, id and city, and the rule sentences that quote them) is passed
+// through InertText, so that each rendering built on Facts shows it safely.
 func FactsOf(m Message) Facts {
 	a := m.Alert
 	loc := time.UTC
@@ -47,12 +52,13 @@ func FactsOf(m Message) Facts {
 		Card:     "your card",
 		Last4:    a.CardLast4,
 		Charged:  a.Charged().Format(),
-		Merchant: a.Merchant.Label(),
-		City:     a.Merchant.City,
+		City:     InertText(a.Merchant.City),
 		When:     a.OccurredAt.In(loc).Format("Jan 2, 3:04 PM"),
 		Declined: a.Status == rules.StatusDeclined,
 		Link:     a.ReportURL,
 	}
+	name, byID := merchantOf(a.Merchant, InertText)
+	f.Merchant, f.Labelled = merchantLabel(name, byID, false), merchantLabel(name, byID, true)
 	if a.CardLast4 != "" {
 		f.Card = "card ending " + a.CardLast4
 	}
@@ -64,10 +70,55 @@ func FactsOf(m Message) Facts {
 		f.Country = rules.CountryName(f.CountryCode)
 	}
 	for _, r := range a.Reasons {
-		f.Reasons = append(f.Reasons, r.Detail)
-		f.Summaries = append(f.Summaries, r.Summary)
+		f.Reasons = append(f.Reasons, InertText(r.Detail))
+		f.Summaries = append(f.Summaries, InertText(r.Summary))
 	}
 	return f
+}
+
+// merchantOf is the merchant's name made safe by clean, or its id when the name is
+// empty (or nothing but characters clean takes out); byID says which.
+func merchantOf(m rules.Merchant, clean func(string) string) (name string, byID bool) {
+	if name := clean(m.Name); name != "" {
+		return name, false
+	}
+	return clean(m.ID), true
+}
+
+// merchantLabel is how a message names the merchant: "ACME" or "merchant M-1", or with
+// quoted, "\"ACME\"" or "merchant \"M-1\"".
+func merchantLabel(name string, byID, quoted bool) string {
+	switch {
+	case name == "":
+		return "a merchant"
+	case quoted && byID:
+		return "merchant " + Quoted(name)
+	case quoted:
+		return Quoted(name)
+	case byID:
+		return "merchant " + name
+	}
+	return name
+}
+
+// Escaped is f with every fact a bank or merchant set passed through esc, for an output
+// with a markup of its own (Slack's mrkdwn). The amounts, the time and the link stay.
+func (f Facts) Escaped(esc func(string) string) Facts {
+	f.Merchant, f.Labelled, f.City = esc(f.Merchant), esc(f.Labelled), esc(f.City)
+	f.Reasons = mapStrings(f.Reasons, esc)
+	f.Summaries = mapStrings(f.Summaries, esc)
+	return f
+}
+
+func mapStrings(in []string, fn func(string) string) []string {
+	if in == nil {
+		return nil
+	}
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = fn(s)
+	}
+	return out
 }
 
 // Place is "Lagos, Nigeria", "Nigeria", or "".
@@ -81,8 +132,8 @@ func (f Facts) Place() string {
 	return f.Country
 }
 
-// Headline is one line that says what happened: "$1,342.10 at ACME ELECTRONICS in Lagos,
-// Nigeria on card ending 4821".
+// Headline is one line that says what happened: "$1,342.10 at "ACME ELECTRONICS" in
+// Lagos, Nigeria on card ending 4821".
 func (f Facts) Headline() string {
 	var b strings.Builder
 	if f.Declined {
@@ -92,7 +143,7 @@ func (f Facts) Headline() string {
 	if f.Original != "" {
 		b.WriteString(" (" + f.Original + ")")
 	}
-	b.WriteString(" at " + f.Merchant)
+	b.WriteString(" at " + f.Labelled)
 	if p := f.Place(); p != "" {
 		b.WriteString(" in " + p)
 	}
@@ -102,8 +153,11 @@ func (f Facts) Headline() string {
 
 // PlainText is the alert as plain text, for Slack's notification fallback and the
 // console.
-func PlainText(m Message) string {
-	f := FactsOf(m)
+func PlainText(m Message) string { return FactsOf(m).PlainText() }
+
+// PlainText is the facts as plain text: three lines, the headline and when, why, and the
+// report link.
+func (f Facts) PlainText() string {
 	var b strings.Builder
 	b.WriteString(f.Headline())
 	b.WriteString(", " + f.When + ".\n")
@@ -145,8 +199,10 @@ func SMSText(m Message) string {
 	f := FactsOf(m)
 	a := m.Alert
 	amount := smsAmount(a.Charged())
-	merchant := ToGSM7(f.Merchant)
-	city := ToGSM7(f.City)
+	// The merchant's words from the event itself, made safe for SMS after the GSM-7
+	// conversion, and quoted as the merchant's.
+	merchant, byID := merchantOf(a.Merchant, SMSSafe)
+	city := SMSSafe(a.Merchant.City)
 	card := "Card"
 	if f.Last4 != "" {
 		card = "Card .." + f.Last4
@@ -175,7 +231,7 @@ func SMSText(m Message) string {
 			place = strings.TrimSpace(city + " " + place)
 		}
 		var b strings.Builder
-		b.WriteString(card + " " + amount + " at " + merchant)
+		b.WriteString(card + " " + amount + " at " + merchantLabel(merchant, byID, true))
 		if place != "" {
 			b.WriteString(", " + place)
 		}
@@ -201,4 +257,33 @@ func SMSText(m Message) string {
 		}
 	}
 	return build(merchant, "", short)
+}
+
+// AnsweredSMS is the SMS reply that thanks the cardholder for the first answer to a,
+// with the card, the amount and the merchant (quoted, and as safe as in SMSText), in
+// one segment: the merchant's name is shortened first, down to eight letters.
+func AnsweredSMS(a *rules.Alert, verdict string) string {
+	amount := a.Charged().Format()
+	if GSMSeptets(amount) < 0 {
+		amount = a.Charged().String() // "50000.00 NGN" rather than a "₦" that GSM-7 lacks
+	}
+	card := ""
+	if a.CardLast4 != "" {
+		card = "Card .." + a.CardLast4 + ": "
+	}
+	name, byID := merchantOf(a.Merchant, SMSSafe)
+	build := func(name string) string {
+		merchant := merchantLabel(name, byID, true)
+		if verdict == rules.VerdictFraud {
+			return "Thanks. " + card + amount + " at " + merchant +
+				" reported as fraud. Your bank has been told and will block the card."
+		}
+		return "Thanks, noted: the " + amount + " at " + merchant + " was you."
+	}
+	r := []rune(name)
+	s := build(name)
+	for n := len(r) - 1; GSMSeptets(s) > SMSSegment && n >= 8; n-- {
+		s = build(string(r[:n-1]) + ".")
+	}
+	return s
 }

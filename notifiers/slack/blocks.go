@@ -4,7 +4,6 @@ import (
 	"strings"
 
 	"github.com/slack-go/slack"
-	"github.com/slack-go/slack/slackutilsx"
 
 	"github.com/cardwatch/cardwatch/notifiers"
 )
@@ -21,8 +20,11 @@ const (
 	ActionOpen = "open_report"
 )
 
-// maxHeader is the most characters Slack takes in a header block.
-const maxHeader = 150
+// The most characters Slack takes in a header block and in a section's text.
+const (
+	maxHeader  = 150
+	maxSection = 3000
+)
 
 // Blocks is the alert as Block Kit: what happened, why, when, and the answers.
 func Blocks(m notifiers.Message) []slack.Block {
@@ -32,7 +34,7 @@ func Blocks(m notifiers.Message) []slack.Block {
 	var why strings.Builder
 	why.WriteString("*Why you got this*")
 	for _, r := range f.Reasons {
-		why.WriteString("\n• " + slackutilsx.EscapeMessage(r))
+		why.WriteString("\n• " + mrkdwn(r))
 	}
 	if f.Declined {
 		why.WriteString("\nYour bank declined it, so no money moved. If it was not you, someone may have your card details.")
@@ -54,13 +56,42 @@ func Blocks(m notifiers.Message) []slack.Block {
 
 	return []slack.Block{
 		slack.NewHeaderBlock(plain(clip(f.Headline(), maxHeader))),
-		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, why.String(), false, false), nil, nil),
+		// verbatim: Slack must not turn what a reason quotes into a link or a mention.
+		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, clip(why.String(), maxSection), false, true), nil, nil),
 		slack.NewContextBlock("", plain(f.When+" · alert "+id)),
 		slack.NewActionBlock(AnswerBlockID, buttons...),
 	}
 }
 
-// plain is a plain_text object, which Slack shows as is: no escaping needed.
+// Text is the message's plain-text fallback (what notifications and clients without
+// blocks show): notifiers.PlainText, with every fact a bank or merchant set escaped for
+// mrkdwn, which Slack applies to a message's text.
+func Text(m notifiers.Message) string {
+	return notifiers.FactsOf(m).Escaped(mrkdwn).PlainText()
+}
+
+// answeredText is the fallback of the message once answered: the headline, escaped as in
+// Text, and the line that says what became of the answer.
+func answeredText(m notifiers.Message, line string) string {
+	return notifiers.FactsOf(m).Escaped(mrkdwn).Headline() + ". " + line
+}
+
+// mrkdwnFormat turns the characters Slack's mrkdwn gives a meaning into text: "&", "<"
+// and ">" into the entities Slack documents (so no <!channel>, <@U…>, <#C…> or
+// <url|text> can be written, and no "> " quote), and the formatting marks *, _, ~ and `,
+// which mrkdwn has no escape for, into their full-width forms, which it leaves alone.
+var mrkdwnFormat = strings.NewReplacer(
+	"&", "&amp;", "<", "&lt;", ">", "&gt;",
+	"*", "＊", "_", "＿", "~", "～", "`", "｀",
+)
+
+// mrkdwn is untrusted text as a mrkdwn object (sent with verbatim) shows it as it is: the
+// facts are already notifiers.InertText, with no link or number for Slack to detect.
+func mrkdwn(s string) string { return mrkdwnFormat.Replace(notifiers.InertText(s)) }
+
+// plain is a plain_text object, which Slack shows as is: no escaping needed. Its facts
+// come from notifiers.FactsOf, which made them inert, and emoji is off, so that no
+// ":shortcode:" in a merchant's name turns into a picture.
 func plain(s string) *slack.TextBlockObject {
 	return slack.NewTextBlockObject(slack.PlainTextType, s, false, false)
 }

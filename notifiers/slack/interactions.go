@@ -283,7 +283,7 @@ func (h *Interactions) answer(ctx context.Context, c click) *slack.WebhookMessag
 	line := outcomeLine(out, c.verdict, holder)
 	return &slack.WebhookMessage{
 		ReplaceOriginal: true,
-		Text:            notifiers.FactsOf(m).Headline() + ". " + line,
+		Text:            answeredText(m, line),
 		Blocks:          &slack.Blocks{BlockSet: answeredBlocks(m, line)},
 	}
 }

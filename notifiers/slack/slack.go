@@ -134,7 +134,7 @@ func (n *Notifier) Send(ctx context.Context, m notifiers.Message) (notifiers.Rec
 		return notifiers.Receipt{}, err
 	}
 	channel, ts, err := n.api.PostMessageContext(ctx, to,
-		slack.MsgOptionText(notifiers.PlainText(m), true),
+		slack.MsgOptionText(Text(m), false), // Text escapes what needs it, and only that
 		slack.MsgOptionBlocks(Blocks(m)...),
 		// An unfurl of the report link would only repeat the message.
 		slack.MsgOptionDisableLinkUnfurl(),

@@ -236,31 +236,9 @@ func (h *Inbound) answer(ctx context.Context, phone, verdict string) string {
 	return replyError
 }
 
-// answeredText thanks the cardholder for the first answer to a.
-func answeredText(a *rules.Alert, verdict string) string {
-	amount := a.Charged().Format()
-	if notifiers.GSMSeptets(amount) < 0 {
-		amount = a.Charged().String() // "50000.00 NGN" rather than a "₦" that GSM-7 lacks
-	}
-	card := ""
-	if a.CardLast4 != "" {
-		card = "Card .." + a.CardLast4 + ": "
-	}
-	build := func(merchant string) string {
-		if verdict == rules.VerdictFraud {
-			return "Thanks. " + card + amount + " at " + merchant +
-				" reported as fraud. Your bank has been told and will block the card."
-		}
-		return "Thanks, noted: the " + amount + " at " + merchant + " was you."
-	}
-	merchant := []rune(notifiers.ToGSM7(a.Merchant.Label()))
-	s := build(string(merchant))
-	// Keep to one segment by shortening the merchant's name, down to eight letters.
-	for n := len(merchant) - 1; notifiers.GSMSeptets(s) > notifiers.SMSSegment && n >= 8; n-- {
-		s = build(string(merchant[:n-1]) + ".")
-	}
-	return s
-}
+// answeredText thanks the cardholder for the first answer to a; the text, with the
+// merchant's name made safe for SMS, is notifiers.AnsweredSMS.
+func answeredText(a *rules.Alert, verdict string) string { return notifiers.AnsweredSMS(a, verdict) }
 
 // alreadyText tells the cardholder which answer stands. The time is in UTC: the
 // standing report does not say the cardholder's time zone.

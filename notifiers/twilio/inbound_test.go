@@ -225,8 +225,8 @@ func twimlOf(text string) string {
 func TestInbound(t *testing.T) {
 	a := testMessage().Alert
 	const (
-		fraud   = "Thanks. Card ..4821: $1,342.10 at ACME ELECTRONICS reported as fraud. Your bank has been told and will block the card."
-		legit   = "Thanks, noted: the $1,342.10 at ACME ELECTRONICS was you."
+		fraud   = "Thanks. Card ..4821: $1,342.10 at &#34;ACME ELECTRONICS&#34; reported as fraud. Your bank has been told and will block the card."
+		legit   = "Thanks, noted: the $1,342.10 at &#34;ACME ELECTRONICS&#34; was you."
 		help    = "Reply FRAUD if a purchase was not you, or OK if it was."
 		noAlert = "No open alert for this number. Reply FRAUD or OK to an alert."
 	)
