@@ -65,7 +65,7 @@ func ToGSM7(s string) string {
 			b.WriteByte('\'')
 		case r == '“' || r == '”':
 			b.WriteByte('"')
-		case r == '–' || r == '—':
+		case unicode.Is(unicode.Pd, r) || r == '−': // dashes, hyphens and the minus sign
 			b.WriteByte('-')
 		default:
 			b.WriteByte('?')

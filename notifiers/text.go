@@ -246,14 +246,24 @@ func SMSText(m Message) string {
 		}
 	}
 	// Shorten the merchant's name as far as it takes, down to eight letters; past that
-	// the SMS goes out in two segments rather than lose what the cardholder needs.
+	// the SMS goes out in two segments rather than lose what the cardholder needs. An
+	// id loses the word "merchant" before that: its quotes still say whose words it is.
 	r := []rune(merchant)
-	// Cutting the name to n-1 letters and a dot saves at most two septets a letter
-	// cut, less the dot: no n above this saves enough, so the search starts there.
-	over := GSMSeptets(build(merchant, "", short)) - SMSSegment
-	for n := min(len(r)-1, len(r)+1-(over+1)/2); n >= 8; n-- {
-		if s := build(string(r[:n-1])+".", "", short); GSMSeptets(s) <= SMSSegment {
+	for _, word := range []bool{true, false} {
+		if !word && !byID {
+			break
+		}
+		byID = byID && word
+		if s := build(merchant, "", short); GSMSeptets(s) <= SMSSegment {
 			return s
+		}
+		// Cutting the name to n-1 letters and a dot saves at most two septets a letter
+		// cut, less the dot: no n above this saves enough, so the search starts there.
+		over := GSMSeptets(build(merchant, "", short)) - SMSSegment
+		for n := min(len(r)-1, len(r)+1-(over+1)/2); n >= 8; n-- {
+			if s := build(cut(r, n-1), "", short); GSMSeptets(s) <= SMSSegment {
+				return s
+			}
 		}
 	}
 	return build(merchant, "", short)
@@ -283,7 +293,11 @@ func AnsweredSMS(a *rules.Alert, verdict string) string {
 	r := []rune(name)
 	s := build(name)
 	for n := len(r) - 1; GSMSeptets(s) > SMSSegment && n >= 8; n-- {
-		s = build(string(r[:n-1]) + ".")
+		s = build(cut(r, n-1))
 	}
 	return s
 }
+
+// cut is the first n letters of a name and a dot, "ACME ELEC.", with no space before
+// the dot.
+func cut(r []rune, n int) string { return strings.TrimRight(string(r[:n]), " ") + "." }

@@ -67,9 +67,10 @@ func filterText(s string) string {
 func InertText(s string) string { return inert(CleanText(s)) }
 
 // SMSSafe is untrusted text as an SMS may carry it: InertText in the GSM-7 alphabet,
-// screened again after the conversion (which drops accents, and could join what they
-// kept apart).
-func SMSSafe(s string) string { return inert(ToGSM7(CleanText(s))) }
+// screened before the conversion (which turns the characters it lacks into "?", and so
+// could hide a number's dashes from the screen) and after it (which drops accents, and
+// could join what they kept apart).
+func SMSSafe(s string) string { return inert(ToGSM7(InertText(s))) }
 
 // inert masks phone numbers and breaks links in clean text.
 func inert(s string) string {
@@ -83,13 +84,15 @@ func inert(s string) string {
 // number in North America; shorter runs (store numbers, amounts) stay.
 const minPhoneDigits = 7
 
-// numberMark is a character phone numbers are written with between their digits.
+// numberMark is a character phone numbers are written with between their digits: a
+// space, a dot, a slash, parentheses, a plus sign, and any dash (GSM-7 conversion turns
+// "–" into "-"), the minus sign included.
 func numberMark(r rune) bool {
 	switch r {
-	case ' ', '-', '.', '/', '(', ')', '+':
+	case ' ', '.', '/', '(', ')', '+', '−':
 		return true
 	}
-	return false
+	return unicode.Is(unicode.Pd, r)
 }
 
 // maskNumbers replaces each run that reads as a phone number by "#".

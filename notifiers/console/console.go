@@ -31,7 +31,9 @@ func (*Notifier) Channel() string { return "console" }
 // Wants is true for everyone: the console stands in for every channel.
 func (*Notifier) Wants(*rules.Cardholder) bool { return true }
 
-// Send prints the message the cardholder would get on each of their channels.
+// Send prints the message the cardholder would get on each of their channels. Every
+// line is passed through terminal: the operator's terminal gets no escape sequence or
+// control character from the event, or from a cardholder profile, whatever renders it.
 func (n *Notifier) Send(_ context.Context, m notifiers.Message) (notifiers.Receipt, error) {
 	var b strings.Builder
 	h := m.Cardholder
@@ -39,14 +41,21 @@ func (n *Notifier) Send(_ context.Context, m notifiers.Message) (notifiers.Recei
 	if h.Name != "" {
 		who = h.Name + " (" + h.ID + ")"
 	}
-	fmt.Fprintf(&b, "\n── alert %s for %s at bank %s ──\n", m.Alert.ID, who, m.Alert.Bank)
+	line := func(format string, args ...any) {
+		b.WriteString(terminal(fmt.Sprintf(format, args...)) + "\n")
+	}
+	b.WriteString("\n")
+	line("── alert %s for %s at bank %s ──", m.Alert.ID, who, m.Alert.Bank)
 	if h.Notify.SMS != "" {
 		text := notifiers.SMSText(m)
-		fmt.Fprintf(&b, "SMS to %s (%d/%d characters):\n  %s\n", MaskPhone(h.Notify.SMS), notifiers.GSMSeptets(text), notifiers.SMSSegment, text)
+		line("SMS to %s (%d/%d characters):", MaskPhone(h.Notify.SMS), notifiers.GSMSeptets(text), notifiers.SMSSegment)
+		line("  %s", text)
 	}
 	if h.Notify.Slack != "" {
-		fmt.Fprintf(&b, "Slack to %s, with buttons [Report fraud] [It was me]:\n  %s\n", h.Notify.Slack,
-			strings.ReplaceAll(notifiers.PlainText(m), "\n", "\n  "))
+		line("Slack to %s, with buttons [Report fraud] [It was me]:", h.Notify.Slack)
+		for _, l := range strings.Split(notifiers.PlainText(m), "\n") {
+			line("  %s", l)
+		}
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -62,4 +71,13 @@ func MaskPhone(p string) string {
 		return strings.Repeat("*", len(p))
 	}
 	return p[:2] + strings.Repeat("*", len(p)-4) + p[len(p)-2:]
+}
+
+// terminal is one line of text as the console prints it: notifiers.CleanText, with no
+// control character (ESC above all, which starts the sequences that move the cursor,
+// recolour, retitle the window or write a hyperlink), no format character and no line
+// break, and the indent of the line kept.
+func terminal(s string) string {
+	rest := strings.TrimLeft(s, " ")
+	return s[:len(s)-len(rest)] + notifiers.CleanText(rest)
 }
