@@ -103,10 +103,24 @@ var (
 )
 
 // Problems lists how out, one output of a channel, breaks the rules every output keeps:
-// no URL but Link, nothing that reads as a phone number, no control, format or other
-// invisible character, and exactly newlines line breaks (the ones the format puts
-// between its own lines; none inside a fact).
+// no URL but Link, nothing that reads as a phone number, and ControlProblems' rules.
 func Problems(out string, newlines int) []string {
+	p := ControlProblems(out, newlines)
+	rest := strings.ReplaceAll(out, Link, "")
+	if m := urlLike.FindString(rest); m != "" {
+		p = append(p, fmt.Sprintf("reads as a URL: %q", m))
+	}
+	plain, _, _ := transform.String(dropMarks, norm.NFKC.String(rest))
+	if m := phoneLike.FindString(plain); m != "" {
+		p = append(p, fmt.Sprintf("reads as a phone number: %q", m))
+	}
+	return p
+}
+
+// ControlProblems lists how out breaks the rules of every output, a terminal's too: no
+// control, format or other invisible character, and exactly newlines line breaks (the
+// ones the format puts between its own lines; none inside a fact).
+func ControlProblems(out string, newlines int) []string {
 	var p []string
 	if n := strings.Count(out, "\n"); n != newlines {
 		p = append(p, fmt.Sprintf("%d line breaks, want %d", n, newlines))
@@ -120,26 +134,41 @@ func Problems(out string, newlines int) []string {
 			p = append(p, fmt.Sprintf("invisible or control character %U", r))
 		}
 	}
-	rest := strings.ReplaceAll(out, Link, "")
-	if m := urlLike.FindString(rest); m != "" {
-		p = append(p, fmt.Sprintf("reads as a URL: %q", m))
-	}
-	plain, _, _ := transform.String(dropMarks, norm.NFKC.String(rest))
-	if m := phoneLike.FindString(plain); m != "" {
-		p = append(p, fmt.Sprintf("reads as a phone number: %q", m))
-	}
 	return p
 }
 
-// Check fails t for each problem of out and each of h's Gone strings in it.
-func Check(t interface {
+// T is what the checks need of a *testing.T or *testing.F.
+type T interface {
 	Helper()
 	Errorf(string, ...any)
-}, what, out string, newlines int, gone []string) {
+}
+
+// Check fails t for each of out's Problems and each of the gone strings in it.
+func Check(t T, what, out string, newlines int, gone []string) {
 	t.Helper()
 	for _, p := range Problems(out, newlines) {
 		t.Errorf("%s: %s in %q", what, p, out)
 	}
+	checkGone(t, what, out, gone)
+}
+
+// CheckConsole fails t for each problem of a console notifier's output: every line, the
+// console's own with the cardholder profile's words too, for ControlProblems, and the
+// lines that stand for a message (indented) as that message is checked.
+func CheckConsole(t T, out string, newlines int, gone []string) {
+	t.Helper()
+	for _, p := range ControlProblems(out, newlines) {
+		t.Errorf("console: %s in %q", p, out)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "  ") {
+			Check(t, "console message line", l, 0, gone)
+		}
+	}
+}
+
+func checkGone(t T, what, out string, gone []string) {
+	t.Helper()
 	rest := strings.ReplaceAll(out, Link, "")
 	for _, g := range gone {
 		if strings.Contains(rest, g) {

@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slack-go/slack/slackutilsx"
-
 	"github.com/cardwatch/cardwatch/notifiers"
 	"github.com/cardwatch/cardwatch/rules"
 )
@@ -56,7 +54,7 @@ func fakeSlack(t *testing.T, m notifiers.Message, a answer) *httptest.Server {
 	want := url.Values{
 		"token":        {token},
 		"channel":      {m.Cardholder.Notify.Slack},
-		"text":         {slackutilsx.EscapeMessage(notifiers.PlainText(m))},
+		"text":         {Text(m)},
 		"blocks":       {string(blocks)},
 		"unfurl_links": {"false"},
 		"unfurl_media": {"false"},
