@@ -1,0 +1,75 @@
+package twilio
+
+import (
+	"context"
+	"encoding/xml"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/cardwatch/cardwatch/notifiers"
+	"github.com/cardwatch/cardwatch/notifiers/notifiertest"
+)
+
+// TestSendHostile sends every known attack to a fake Twilio: the Body on the wire has
+// no link but the report link, no phone number, no line break, no control character.
+func TestSendHostile(t *testing.T) {
+	var mu sync.Mutex
+	var body string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			t.Errorf("form: %v", err)
+		}
+		mu.Lock()
+		body = r.PostForm.Get("Body")
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, accepted)
+	}))
+	t.Cleanup(srv.Close)
+	n, err := New(config(srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range notifiertest.HostileInputs() {
+		t.Run(h.Name, func(t *testing.T) {
+			m := notifiers.Message{Alert: notifiertest.Alert(h.Merchant), Cardholder: notifiertest.Cardholder()}
+			if _, err := n.Send(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			got := body
+			mu.Unlock()
+			notifiertest.Check(t, "SMS body", got, 0, h.Gone)
+		})
+	}
+}
+
+// TestInboundReplyHostile answers every known attack's alert by SMS: the reply that
+// repeats the merchant's name is as safe as the alert was.
+func TestInboundReplyHostile(t *testing.T) {
+	for _, h := range notifiertest.HostileInputs() {
+		for _, word := range []string{"FRAUD", "OK"} {
+			t.Run(h.Name+"/"+word, func(t *testing.T) {
+				f := newFakeAnswers()
+				f.open[to] = notifiertest.Alert(h.Merchant)
+				srv := inboundServer(t, f, nil)
+				form := reply(word)
+				_, body := post(t, srv, InboundPath, form, sign(token, publicURL+InboundPath, form))
+				var twiml struct {
+					Message string `xml:"Message"`
+				}
+				if err := xml.Unmarshal([]byte(body), &twiml); err != nil || twiml.Message == "" {
+					t.Fatalf("reply %q: %v", body, err)
+				}
+				notifiertest.Check(t, "SMS reply", twiml.Message, 0, h.Gone)
+				if n := notifiers.GSMSeptets(twiml.Message); n < 0 || n > notifiers.SMSSegment {
+					t.Errorf("reply takes %d septets: %q", n, twiml.Message)
+				}
+			})
+		}
+	}
+}
