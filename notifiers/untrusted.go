@@ -116,9 +116,9 @@ func maskNumbers(r []rune) []rune {
 				break
 			}
 		}
-		if last < 0 { // a "+" or "(" with no digit
-			out = append(out, r[i])
-			i++
+		if last < 0 { // a "+" or "(" and marks, no digit
+			out = append(out, r[i:j]...)
+			i = j
 			continue
 		}
 		end := last + 1
@@ -140,9 +140,10 @@ func maskNumbers(r []rune) []rune {
 func dot(r rune) bool { return r == '.' || r == '。' }
 
 // breakLinks breaks what reads as a URL or a host name: a scheme's "://", a dot between
-// a character and a letter ("evil.example", "www.x"), and the dots of a dotted number
-// with more than one ("10.0.0.1"); each becomes a space. A dot before a space
-// ("ST. LOUIS"), at the end ("ELECTR.") or in a decimal ("1.50") stays.
+// a character and a letter ("evil.example", "www.x") or between a letter and a digit
+// ("www.123"), and the dots of a dotted number with more than one ("10.0.0.1"); each
+// becomes a space. A dot before a space ("ST. LOUIS"), at the end ("ELECTR.") or in a
+// decimal ("1.50") stays.
 func breakLinks(r []rune) []rune {
 	out := make([]rune, 0, len(r))
 	for i := 0; i < len(r); i++ {
@@ -153,7 +154,8 @@ func breakLinks(r []rune) []rune {
 				i++
 			}
 			out = append(out, ' ')
-		case dot(c) && i > 0 && i+1 < len(r) && !unicode.IsSpace(r[i-1]) && (unicode.IsLetter(r[i+1]) || unicode.Is(unicode.M, r[i+1])):
+		case dot(c) && i > 0 && i+1 < len(r) && !unicode.IsSpace(r[i-1]) && (unicode.IsLetter(r[i+1]) || unicode.Is(unicode.M, r[i+1])),
+			dot(c) && i > 0 && i+1 < len(r) && unicode.IsLetter(r[i-1]) && unicode.IsDigit(r[i+1]):
 			out = append(out, ' ')
 		case dot(c) && i > 0 && i+1 < len(r) && unicode.IsDigit(r[i-1]) && unicode.IsDigit(r[i+1]) && dottedNumber(r, i):
 			out = append(out, ' ')

@@ -93,9 +93,10 @@ func Cardholder() *rules.Cardholder {
 }
 
 var (
-	// A scheme, a "www." host, a dot between a character and a letter (a host name), a
-	// dotted number with two dots or more (an IP address), with the dots IDNA reads.
-	urlLike = regexp.MustCompile(`(?i)[a-z][a-z0-9+.-]*:[/\\]|www[.。]|\S[.。][\pL\pM]|\p{Nd}[.。]\p{Nd}+[.。]\p{Nd}`)
+	// A scheme, a dot between a character and a letter or a letter and a digit (a host
+	// name, "www.x"), a dotted number with two dots or more (an IP address), with the
+	// dots IDNA reads.
+	urlLike = regexp.MustCompile(`(?i)[a-z][a-z0-9+.-]*:[/\\]|\S[.。][\pL\pM]|\pL[.。]\p{Nd}|\p{Nd}[.。]\p{Nd}+[.。]\p{Nd}`)
 	// Seven digits or more, with the characters phone numbers are written with between.
 	phoneLike = regexp.MustCompile(`\p{Nd}(?:[ ./()+\p{Pd}\x{2212}]*\p{Nd}){6}`)
 	// Marks are dropped before the phone check: an SMS's GSM-7 conversion drops them.

@@ -1,0 +1,85 @@
+package notifiers_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/cardwatch/cardwatch/notifiers"
+	"github.com/cardwatch/cardwatch/notifiers/console"
+	"github.com/cardwatch/cardwatch/notifiers/notifiertest"
+	"github.com/cardwatch/cardwatch/notifiers/slack"
+	"github.com/cardwatch/cardwatch/rules"
+)
+
+// outputs is everything cardwatch shows of one alert: the SMS, the SMS replies, the
+// plain text, Slack's blocks and fallback text, and the console's lines.
+type outputs struct {
+	sms, plain, slackText, console string
+	replies                        []string
+	blocks                         []byte
+}
+
+func render(t *testing.T, m rules.Merchant) outputs {
+	t.Helper()
+	msg := notifiers.Message{Alert: notifiertest.Alert(m), Cardholder: notifiertest.Cardholder()}
+	blocks, err := json.Marshal(slack.Blocks(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if _, err := console.New(&out).Send(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	return outputs{
+		sms: notifiers.SMSText(msg), plain: notifiers.PlainText(msg), slackText: slack.Text(msg), console: out.String(),
+		replies: []string{notifiers.AnsweredSMS(msg.Alert, rules.VerdictFraud), notifiers.AnsweredSMS(msg.Alert, rules.VerdictLegit)},
+		blocks:  blocks,
+	}
+}
+
+// FuzzRendering renders an alert with a fuzzed merchant name, city and id through every
+// output, and checks on each what the hostile-input tables check: no URL but the
+// alert's own report link, nothing that reads as a phone number, no Slack mention, link
+// or formatting, no control, format or bidi character, and no line break but those of
+// the format (none in an SMS).
+func FuzzRendering(f *testing.F) {
+	for _, h := range notifiertest.HostileInputs() {
+		f.Add(h.Merchant.Name, h.Merchant.City, h.Merchant.ID)
+	}
+	f.Add("", "", "")
+	f.Fuzz(func(t *testing.T, name, city, id string) {
+		ref := render(t, rules.Merchant{ID: "M-1", Name: "ACME", City: "Lagos"})
+		got := render(t, rules.Merchant{ID: id, Name: name, City: city})
+		notifiertest.Check(t, "SMS", got.sms, 0, nil)
+		for _, r := range got.replies {
+			notifiertest.Check(t, "SMS reply", r, 0, nil)
+		}
+		for what, s := range map[string]string{"SMS": got.sms, "SMS reply": got.replies[0]} {
+			if notifiers.GSMSeptets(s) < 0 {
+				t.Errorf("%s is not GSM-7: %q", what, s)
+			}
+		}
+		if !strings.HasSuffix(got.sms, " "+notifiertest.Link) {
+			t.Errorf("SMS does not end with its report link: %q", got.sms)
+		}
+		notifiertest.Check(t, "plain text", got.plain, strings.Count(ref.plain, "\n"), nil)
+		notifiertest.CheckSlackText(t, "Slack text", got.slackText, strings.Count(ref.slackText, "\n"), nil)
+		notifiertest.CheckSlackBlocks(t, "Slack blocks", got.blocks, ref.blocks, nil)
+		notifiertest.CheckConsole(t, got.console, strings.Count(ref.console, "\n"), nil)
+
+		for _, s := range []string{name, city, id} {
+			c := notifiers.CleanText(s)
+			if again := notifiers.CleanText(c); again != c {
+				t.Errorf("CleanText is not stable: %q, then %q", c, again)
+			}
+			if strings.Contains(c, "  ") || strings.TrimSpace(c) != c {
+				t.Errorf("CleanText(%q) = %q leaves extra spaces", s, c)
+			}
+			if i := notifiers.InertText(s); notifiers.InertText(i) != i {
+				t.Errorf("InertText is not stable: %q, then %q", i, notifiers.InertText(i))
+			}
+		}
+	})
+}
