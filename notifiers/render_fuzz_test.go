@@ -21,7 +21,7 @@ type outputs struct {
 	blocks                         []byte
 }
 
-func render(t *testing.T, m rules.Merchant) outputs {
+func render(t testing.TB, m rules.Merchant) outputs {
 	t.Helper()
 	msg := notifiers.Message{Alert: notifiertest.Alert(m), Cardholder: notifiertest.Cardholder()}
 	blocks, err := json.Marshal(slack.Blocks(msg))
@@ -49,8 +49,9 @@ func FuzzRendering(f *testing.F) {
 		f.Add(h.Merchant.Name, h.Merchant.City, h.Merchant.ID)
 	}
 	f.Add("", "", "")
+	f.Add("12://34 5678", "a1234567.b", "x.1")
+	ref := render(f, rules.Merchant{ID: "M-1", Name: "ACME", City: "Lagos"})
 	f.Fuzz(func(t *testing.T, name, city, id string) {
-		ref := render(t, rules.Merchant{ID: "M-1", Name: "ACME", City: "Lagos"})
 		got := render(t, rules.Merchant{ID: id, Name: name, City: city})
 		notifiertest.Check(t, "SMS", got.sms, 0, nil)
 		for _, r := range got.replies {

@@ -72,11 +72,13 @@ func InertText(s string) string { return inert(CleanText(s)) }
 // could join what they kept apart).
 func SMSSafe(s string) string { return inert(ToGSM7(InertText(s))) }
 
-// inert masks phone numbers and breaks links in clean text.
+// inert breaks links and masks phone numbers in clean text. Links first: breaking one
+// turns its dots and "://" into spaces, which can join digits into a number, and
+// masking a number never makes a link.
 func inert(s string) string {
 	r := []rune(s)
-	r = maskNumbers(r)
 	r = breakLinks(r)
+	r = maskNumbers(r)
 	return filterText(string(r))
 }
 
