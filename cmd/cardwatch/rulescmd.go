@@ -134,7 +134,8 @@ func rulesTest(args []string, stdout, stderr io.Writer) int {
 	reasons := rules.Evaluate(t, h, rules.Facts{})
 	a := rules.NewAlert(b, t, reasons, t.OccurredAt)
 	f := notifiers.FactsOf(notifiers.Message{Alert: a, Cardholder: h})
-	fmt.Fprintf(stdout, "event %s: %s, %s\n", t.ID, f.Headline(), f.When)
+	// What the event says is untrusted on a terminal too: CleanText, as the console prints it.
+	fmt.Fprintf(stdout, "event %s: %s, %s\n", notifiers.CleanText(t.ID), f.Headline(), f.When)
 	fmt.Fprintf(stdout, "cardholder %s (%s) at bank %s: home %s, currency %s, time zone %s\n\n",
 		h.ID, h.Name, h.Bank, h.HomeCountry, h.Currency, h.Location)
 	fired := map[string]rules.Reason{}
@@ -144,7 +145,7 @@ func rulesTest(args []string, stdout, stderr io.Writer) int {
 	for _, k := range rules.Kinds() {
 		switch r, ok := fired[k.Name]; {
 		case ok:
-			fmt.Fprintf(stdout, "  %-18s FIRES   %s\n", k.Name, r.Detail)
+			fmt.Fprintf(stdout, "  %-18s FIRES   %s\n", k.Name, notifiers.CleanText(r.Detail))
 		case h.HasRule(k.Name):
 			fmt.Fprintf(stdout, "  %-18s quiet\n", k.Name)
 		default:

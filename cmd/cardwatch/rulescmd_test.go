@@ -53,7 +53,7 @@ func TestRulesTestExplainsWithoutState(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	for _, want := range []string{
-		"$1,342.10 (€1,250.00) at ACME ELECTRONICS in Lagos, Nigeria on card ending 4821",
+		`$1,342.10 (€1,250.00) at "ACME ELECTRONICS" in Lagos, Nigeria on card ending 4821`,
 		"amount_over        FIRES   $1,342.10 is over your $200.00 limit",
 		"unknown_merchant   FIRES   first purchase at ACME ELECTRONICS on this card",
 		"foreign_terminal   FIRES   terminal in Nigeria",
@@ -118,5 +118,27 @@ func TestChannelsFromEnv(t *testing.T) {
 		if strings.Contains(err.Error(), secret) {
 			t.Errorf("settings error shows a secret: %v", err)
 		}
+	}
+}
+
+// TestRulesTestCleansTheEvent: a dry run prints what the event says to the operator's
+// terminal, which must get no escape sequence or line break from it.
+func TestRulesTestCleansTheEvent(t *testing.T) {
+	rulesFile := writeFile(t, "rules.yaml", testRules)
+	hostile := strings.Replace(exampleEvent, `"ACME ELECTRONICS"`, `"ACME\u001b[2J\u001b]0;pwned\u0007\nFAKE LINE\u202e"`, 1)
+	if hostile == exampleEvent {
+		t.Fatal("the example event has no ACME ELECTRONICS to replace")
+	}
+	code, out, errs := runCmd(t, "rules", "test", "--rules", rulesFile, writeFile(t, "event.json", hostile))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, bad := range []string{"\x1b", "\x07", "\u202e", "\nFAKE LINE"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("output carries %q:\n%s", bad, out)
+		}
+	}
+	if !strings.Contains(out, "first purchase at ACME[2J]0;pwned FAKE LINE on this card") {
+		t.Errorf("output does not show the cleaned name:\n%s", out)
 	}
 }
