@@ -104,6 +104,10 @@ func TestSMSHostile(t *testing.T) {
 	for _, h := range notifiertest.HostileInputs() {
 		t.Run(h.Name, func(t *testing.T) {
 			m := hostileMessage(h.Merchant)
+			// With one reason the SMS has room for the city.
+			short := hostileMessage(h.Merchant)
+			short.Alert.Reasons = short.Alert.Reasons[1:2]
+			notifiertest.Check(t, "SMS with one reason", SMSText(short), 0, h.Gone)
 			s := SMSText(m)
 			notifiertest.Check(t, "SMS", s, 0, h.Gone)
 			if n := GSMSeptets(s); n < 0 || n > SMSSegment {
