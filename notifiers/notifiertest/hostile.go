@@ -47,6 +47,8 @@ func HostileInputs() []Hostile {
 		{"email", rules.Merchant{ID: "M-1", Name: "help@evil.example"}, []string{"evil.example"}},
 		{"IP address", rules.Merchant{ID: "M-1", Name: "GO TO 5.6.7.8/x"}, []string{"5.6.7.8"}},
 		{"phone in the city", rules.Merchant{ID: "M-1", Name: "ACME", City: "REFUND DESK, call 8005550100"}, []string{"8005550100"}},
+		{"short phone in the city", rules.Merchant{ID: "M-1", Name: "ACME", City: "CALL 8005550100"}, []string{"8005550100"}},
+		{"newline in the city", rules.Merchant{ID: "M-1", Name: "ACME", City: "Lagos\nCALL\x1b[5m"}, []string{"\x1b", "Lagos\n"}},
 		{"phone as the id", rules.Merchant{ID: "CALL 800-555-0100"}, []string{"555-0100"}},
 		{"ANSI colour", rules.Merchant{ID: "M-1", Name: "ACME\x1b[31m RED\x1b[0m", City: "\x1b[2J\x1b[HLagos"}, []string{"\x1b"}},
 		{"OSC 8 hyperlink", rules.Merchant{ID: "M-1", Name: "\x1b]8;;http://evil\x07CLICK\x1b]8;;\x07"}, []string{"\x1b", "\x07", "http://evil"}},
