@@ -2,6 +2,7 @@ package slack
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -50,5 +51,36 @@ func TestMrkdwn(t *testing.T) {
 		if got := mrkdwn(c.in); got != c.want {
 			t.Errorf("mrkdwn(%q) = %q, want %q", c.in, got, c.want)
 		}
+	}
+}
+
+// answeredPost taps "Report fraud" on a's message and returns what Slack's response_url
+// got: the message once answered.
+func answeredPost(t *testing.T, a *rules.Alert) posted {
+	t.Helper()
+	s := newSink(t, http.StatusOK)
+	r := newRig(t, &fakeAnswers{alert: a}, s)
+	body := form(t, blockActions(s.url(), tap(ActionFraud, a.ID)))
+	if resp, _ := r.do(t, http.DefaultClient, http.MethodPost, body, signed(body, clock, signingSecret)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("status = %d, want 200", resp.StatusCode)
+	}
+	r.h.Wait()
+	posts := s.Posts()
+	if len(posts) != 1 {
+		t.Fatalf("response_url got %d posts, want 1", len(posts))
+	}
+	return posts[0]
+}
+
+// TestInteractionsHostile answers every known attack's alert in Slack: the message
+// that replaces it, text and blocks, is as safe as the alert was.
+func TestInteractionsHostile(t *testing.T) {
+	ref := answeredPost(t, notifiertest.Alert(rules.Merchant{ID: "M-1", Name: "ACME", City: "Lagos"}))
+	for _, h := range notifiertest.HostileInputs() {
+		t.Run(h.Name, func(t *testing.T) {
+			p := answeredPost(t, notifiertest.Alert(h.Merchant))
+			notifiertest.CheckSlackText(t, "answered text", p.Text, 0, h.Gone)
+			notifiertest.CheckSlackBlocks(t, "answered blocks", p.Blocks, ref.Blocks, h.Gone)
+		})
 	}
 }
