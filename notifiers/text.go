@@ -246,24 +246,31 @@ func SMSText(m Message) string {
 		}
 	}
 	// Shorten the merchant's name as far as it takes, down to eight letters; past that
-	// the SMS goes out in two segments rather than lose what the cardholder needs. An
-	// id loses the word "merchant" before that: its quotes still say whose words it is.
+	// the SMS goes out in two segments rather than lose what the cardholder needs.
 	r := []rune(merchant)
-	for _, word := range []bool{true, false} {
-		if !word && !byID {
-			break
-		}
-		byID = byID && word
-		if s := build(merchant, "", short); GSMSeptets(s) <= SMSSegment {
-			return s
-		}
+	shorten := func() (string, bool) {
 		// Cutting the name to n-1 letters and a dot saves at most two septets a letter
 		// cut, less the dot: no n above this saves enough, so the search starts there.
 		over := GSMSeptets(build(merchant, "", short)) - SMSSegment
 		for n := min(len(r)-1, len(r)+1-(over+1)/2); n >= 8; n-- {
 			if s := build(cut(r, n-1), "", short); GSMSeptets(s) <= SMSSegment {
-				return s
+				return s, true
 			}
+		}
+		return "", false
+	}
+	if s, ok := shorten(); ok {
+		return s
+	}
+	if byID {
+		// An id loses the word "merchant" before the SMS takes two segments: its quotes
+		// still say whose words it is.
+		byID = false
+		if s := build(merchant, "", short); GSMSeptets(s) <= SMSSegment {
+			return s
+		}
+		if s, ok := shorten(); ok {
+			return s
 		}
 	}
 	return build(merchant, "", short)
