@@ -58,6 +58,8 @@ func TestInertText(t *testing.T) {
 		{"GO TO 5.6.7.8/x", "GO TO 5 6 7 8/x"},
 		{"12://34 5678", "#"}, // a broken link must not leave a number behind
 		{"a1234567.b", "a# b"},
+		{"www.123abc", "www 123abc"},
+		{"A.0", "A 0"},
 		// What is not a link or a number stays as the cardholder knows it.
 		{"ACME ELECTR.", "ACME ELECTR."},
 		{"ST. LOUIS BREAD", "ST. LOUIS BREAD"},
