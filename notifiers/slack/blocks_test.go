@@ -6,9 +6,12 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 	_ "time/tzdata" // the golden files must not depend on the machine's zoneinfo
+
+	"github.com/slack-go/slack"
 
 	"github.com/cardwatch/cardwatch/notifiers"
 	"github.com/cardwatch/cardwatch/rules"
@@ -124,5 +127,19 @@ func BenchmarkBlocks(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestBlocksClipsTheSection: however long the reasons (NFKC can make a 200-byte name
+// ten times as long), Slack gets a section it accepts.
+func TestBlocksClipsTheSection(t *testing.T) {
+	m := message("single_reason")
+	m.Alert.Reasons[0].Detail = "first purchase at " + strings.Repeat("\ufdfa", 300) + " on this card"
+	s, ok := Blocks(m)[1].(*slack.SectionBlock)
+	if !ok {
+		t.Fatalf("block 1 is %T, want the reasons' section", Blocks(m)[1])
+	}
+	if n := len([]rune(s.Text.Text)); n > maxSection {
+		t.Errorf("section is %d characters, over Slack's %d", n, maxSection)
 	}
 }
