@@ -71,7 +71,7 @@ func FactsOf(m Message) Facts {
 	}
 	for _, r := range a.Reasons {
 		f.Reasons = append(f.Reasons, InertText(r.Detail))
-		f.Summaries = append(f.Summaries, InertText(r.Summary))
+		f.Summaries = append(f.Summaries, r.Summary) // cardwatch's own words: "new merchant"
 	}
 	return f
 }
@@ -105,20 +105,12 @@ func merchantLabel(name string, byID, quoted bool) string {
 // with a markup of its own (Slack's mrkdwn). The amounts, the time and the link stay.
 func (f Facts) Escaped(esc func(string) string) Facts {
 	f.Merchant, f.Labelled, f.City = esc(f.Merchant), esc(f.Labelled), esc(f.City)
-	f.Reasons = mapStrings(f.Reasons, esc)
-	f.Summaries = mapStrings(f.Summaries, esc)
+	reasons := make([]string, len(f.Reasons))
+	for i, r := range f.Reasons {
+		reasons[i] = esc(r)
+	}
+	f.Reasons = reasons
 	return f
-}
-
-func mapStrings(in []string, fn func(string) string) []string {
-	if in == nil {
-		return nil
-	}
-	out := make([]string, len(in))
-	for i, s := range in {
-		out[i] = fn(s)
-	}
-	return out
 }
 
 // Place is "Lagos, Nigeria", "Nigeria", or "".

@@ -66,11 +66,11 @@ func filterText(s string) string {
 // text a cardholder reads: the only link in a message is cardwatch's own report link.
 func InertText(s string) string { return inert(CleanText(s)) }
 
-// SMSSafe is untrusted text as an SMS may carry it: InertText in the GSM-7 alphabet,
-// screened before the conversion (which turns the characters it lacks into "?", and so
-// could hide a number's dashes from the screen) and after it (which drops accents, and
-// could join what they kept apart).
-func SMSSafe(s string) string { return inert(ToGSM7(InertText(s))) }
+// SMSSafe is untrusted text as an SMS may carry it: CleanText in the GSM-7 alphabet,
+// then screened as InertText is, on what the phone will get (the conversion drops
+// accents, which could keep apart the digits of a number, and turns every dash into
+// "-", which a number may be written with).
+func SMSSafe(s string) string { return inert(ToGSM7(CleanText(s))) }
 
 // inert breaks links and masks phone numbers in clean text. Links first: breaking one
 // turns its dots and "://" into spaces, which can join digits into a number, and
