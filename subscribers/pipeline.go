@@ -300,7 +300,7 @@ func (p *Pipeline) screen(subject string, headers map[string][]string, data []by
 		return &DeadLetter{Bank: bank, Subject: string(maskedSubj), Kind: "oversize", Size: len(data),
 			Reason: fmt.Sprintf("event is %d bytes, over the %d byte limit", len(data), rules.MaxEventSize)}
 	}
-	masked, payloadPANs := rules.MaskPANs(data)
+	masked, payloadPANs := rules.ScreenEvent(data)
 	if len(payloadPANs) > 0 {
 		where, pans = append(where, "payload"), append(pans, payloadPANs...)
 	}
@@ -308,7 +308,10 @@ func (p *Pipeline) screen(subject string, headers map[string][]string, data []by
 		dl := &DeadLetter{Bank: bank, Subject: string(maskedSubj), Kind: "pan",
 			Reason: fmt.Sprintf("event carries a card number (%s) in its %s; send card tokens, never card numbers",
 				strings.Join(pans, ", "), strings.Join(where, ", "))}
-		dl.setPayload(masked)
+		if masked != nil { // nil: a number JSON escapes hide cannot be masked in place
+			dl.setPayload(masked)
+		}
+		dl.Size = len(data) // the event's: masking a digit of several bytes shortens it
 		return dl
 	}
 	if !routed {
