@@ -30,7 +30,7 @@ func TestScreenRefusesHiddenCardNumbers(t *testing.T) {
 		escaped += `\u003` + string(c)
 	}
 	for _, tt := range []struct {
-		name, event string
+		name, event  string
 		keepsPayload bool
 	}{
 		{"no-break spaces in the merchant name", strings.Replace(pipelineTxn, `"SHOP"`, `"SHOP `+nbsp+`"`, 1), true},
