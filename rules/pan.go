@@ -213,13 +213,27 @@ func MaskPANs(b []byte) (masked []byte, pans []string) {
 	if len(hits) == 0 {
 		return b, nil
 	}
-	masked = make([]byte, 0, len(b))
+	masked = maskHits(b, hits, func(pan []byte) {
+		pans = append(pans, string(MaskPAN(readView(pan).text)))
+	})
+	// The digits a mask keeps can make, with groups beside them, a run that reads as
+	// another number ("0000 000 00000000000000" masked is "0000 000 000000****0000"):
+	// mask until none is left. Each round masks digits away, so it ends.
+	for hits = FindPANs(masked); len(hits) > 0; hits = FindPANs(masked) {
+		masked = maskHits(masked, hits, func([]byte) {})
+	}
+	return masked, pans
+}
+
+// maskHits returns a copy of b with the PANs at hits masked, calling found with each.
+func maskHits(b []byte, hits [][2]int, found func(pan []byte)) []byte {
+	masked := make([]byte, 0, len(b))
 	prev := 0
 	for _, h := range hits {
 		masked = append(masked, b[prev:h[0]]...)
 		masked = appendMasked(masked, b[h[0]:h[1]])
-		pans = append(pans, string(MaskPAN(readView(b[h[0]:h[1]]).text)))
+		found(b[h[0]:h[1]])
 		prev = h[1]
 	}
-	return append(masked, b[prev:]...), pans
+	return append(masked, b[prev:]...)
 }
