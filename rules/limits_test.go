@@ -95,7 +95,7 @@ func TestParseBoundsLists(t *testing.T) {
 // whether it is read piece by piece (plain form, or pieces yaml.v3 reads) or whole.
 func TestParseBoundsCardholders(t *testing.T) {
 	defer func(n int) { maxCardholders = n }(maxCardholders)
-	maxCardholders = 2*chunkItems + 10
+	maxCardholders = chunkItems + 10 // past the first piece
 	for _, tt := range []struct {
 		name  string
 		item  func(i int) string
