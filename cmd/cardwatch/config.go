@@ -105,8 +105,8 @@ func (c Config) Validate() error {
 	if c.SigningKey != "" && len(c.SigningKey) < notifiers.MinSigningKey {
 		bad("SIGNING_KEY", "is %d bytes; it must be at least %d", len(c.SigningKey), notifiers.MinSigningKey)
 	}
-	if c.ReportTTL <= 0 {
-		bad("REPORT_TTL", "must be positive")
+	if c.ReportTTL < time.Minute {
+		bad("REPORT_TTL", "must be at least 1m (links expire to the minute)")
 	}
 	if c.Retention <= 0 {
 		bad("RETENTION", "must be positive")
