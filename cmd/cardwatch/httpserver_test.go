@@ -203,3 +203,68 @@ func TestDefaultHTTPTimeoutsAreSet(t *testing.T) {
 		}
 	}
 }
+
+func getCode(t *testing.T, u string) (int, string) {
+	t.Helper()
+	res, err := http.Get(u)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body)
+}
+
+// With CARDWATCH_METRICS_ADDR, /metrics is served there and not on the public listener;
+// the health checks answer on both.
+func TestMetricsOnTheInternalListenerOnly(t *testing.T) {
+	t.Setenv("CARDWATCH_METRICS_ADDR", "127.0.0.1:0")
+	e := newEnv(t)
+	r := e.start()
+	if r.app.metricsURL == "" || r.app.metricsURL == r.app.httpURL {
+		t.Fatalf("no listener of its own for metrics: %q", r.app.metricsURL)
+	}
+	if code, _ := getCode(t, r.app.httpURL+"/metrics"); code != http.StatusNotFound {
+		t.Errorf("public /metrics: %d, want 404", code)
+	}
+	if code, body := getCode(t, r.app.metricsURL+"/metrics"); code != http.StatusOK || !strings.Contains(body, "cardwatch_rules_cardholders 1") {
+		t.Errorf("internal /metrics: %d\n%s", code, body)
+	}
+	for _, base := range []string{r.app.httpURL, r.app.metricsURL} {
+		for _, path := range []string{"/healthz", "/readyz"} {
+			if code, _ := getCode(t, base+path); code != http.StatusOK {
+				t.Errorf("%s%s: %d", base, path, code)
+			}
+		}
+	}
+	// The report page and the callbacks are not on the internal listener.
+	if code, _ := getCode(t, r.app.metricsURL+"/r/x"); code != http.StatusNotFound {
+		t.Errorf("internal /r/: %d, want 404", code)
+	}
+}
+
+// Without it, /metrics stays on the one listener, as before.
+func TestMetricsOnTheOneListenerByDefault(t *testing.T) {
+	e := newEnv(t)
+	r := e.start()
+	if r.app.metricsURL != "" {
+		t.Errorf("a metrics listener without CARDWATCH_METRICS_ADDR: %s", r.app.metricsURL)
+	}
+	if code, body := getCode(t, r.app.httpURL+"/metrics"); code != http.StatusOK || !strings.Contains(body, "cardwatch_rules_cardholders 1") {
+		t.Errorf("/metrics: %d\n%s", code, body)
+	}
+	if strings.Contains(e.logs.String(), "CARDWATCH_METRICS_ADDR") {
+		t.Errorf("a warning about metrics on a loopback listener:\n%s", e.logs.String())
+	}
+}
+
+func TestLoopbackAddr(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8080": true, "[::1]:8080": true, "localhost:8080": true, "127.9.9.9:1": true,
+		":8080": false, "0.0.0.0:8080": false, "[::]:8080": false, "10.0.0.5:8080": false, "cardwatch.internal:80": false,
+	} {
+		if got := loopbackAddr(addr); got != want {
+			t.Errorf("loopbackAddr(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
