@@ -119,6 +119,7 @@ func (a *app) run(ctx context.Context) error {
 	closed := make(chan struct{})
 	var closeOnce sync.Once
 	nc, err := subscribers.Connect(subscribers.ConnConfig{URLs: url, Creds: cfg.NatsCreds, Name: "cardwatch",
+		TLSCA: cfg.NatsTLSCA, TLSCert: cfg.NatsTLSCert, TLSKey: cfg.NatsTLSKey, TLSServerName: cfg.NatsTLSServerName,
 		OnClosed: func() { closeOnce.Do(func() { close(closed) }) }}, log)
 	if err != nil {
 		return err
