@@ -41,9 +41,12 @@ func TestNATSTLSSettingsReachTheConnection(t *testing.T) {
 				t.Fatal(err)
 			}
 			a := &app{cfg: cfg, book: book, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-			err = a.run(context.Background())
+			// Bounded, so that a cardwatch that connects anyway fails the test, not hangs it.
+			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+			defer cancel()
+			err = a.run(ctx)
 			if err == nil {
-				t.Fatal("cardwatch ran")
+				t.Fatal("cardwatch ran without TLS")
 			}
 			for _, w := range c.want {
 				if !strings.Contains(err.Error(), w) {
