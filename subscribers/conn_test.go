@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
 )
 
 // testPKI is a CA with a server and a client certificate, as PEM files in a folder.
@@ -175,5 +177,88 @@ func TestConnectOverTLSWithAClientCertificate(t *testing.T) {
 				t.Errorf("error shows the key: %q", err)
 			}
 		})
+	}
+}
+
+// startOperatorServer starts a NATS server in operator mode (decentralized JWT auth) that
+// trusts one account, and returns it with a credentials file for a user of that account.
+func startOperatorServer(t *testing.T) (ns *server.Server, creds, seed string) {
+	t.Helper()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	okp, err := nkeys.CreateOperator()
+	must(err)
+	opub, _ := okp.PublicKey()
+	oc := jwt.NewOperatorClaims(opub)
+	ojwt, err := oc.Encode(okp)
+	must(err)
+	akp, err := nkeys.CreateAccount()
+	must(err)
+	apub, _ := akp.PublicKey()
+	ac := jwt.NewAccountClaims(apub)
+	ajwt, err := ac.Encode(okp)
+	must(err)
+	ukp, err := nkeys.CreateUser()
+	must(err)
+	upub, _ := ukp.PublicKey()
+	uc := jwt.NewUserClaims(upub)
+	uc.IssuerAccount = apub
+	ujwt, err := uc.Encode(akp)
+	must(err)
+	seedBytes, err := ukp.Seed()
+	must(err)
+	file, err := jwt.FormatUserConfig(ujwt, seedBytes)
+	must(err)
+	creds = filepath.Join(t.TempDir(), "cardwatch.creds")
+	must(os.WriteFile(creds, file, 0o600))
+
+	operator, err := jwt.DecodeOperatorClaims(ojwt)
+	must(err)
+	resolver := &server.MemAccResolver{}
+	must(resolver.Store(apub, ajwt))
+	ns, err = server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true,
+		TrustedOperators: []*jwt.OperatorClaims{operator}, AccountResolver: resolver})
+	must(err)
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS server in operator mode did not start")
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	return ns, creds, string(seedBytes)
+}
+
+// CARDWATCH_NATS_CREDS: with the credentials file cardwatch is let in; without it, or
+// with a broken one, it is refused with an error that shows no part of the seed.
+func TestConnectWithACredentialsFile(t *testing.T) {
+	ns, creds, seed := startOperatorServer(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	nc, err := Connect(ConnConfig{URLs: ns.ClientURL(), Name: "cardwatch", Creds: creds}, log)
+	if err != nil {
+		t.Fatalf("with the credentials file: %v", err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Errorf("flush: %v", err)
+	}
+	nc.Close()
+
+	raw, _ := os.ReadFile(creds)
+	broken := filepath.Join(t.TempDir(), "broken.creds")
+	if err := os.WriteFile(broken, []byte(strings.Replace(string(raw), seed[:20], "SUAAAAAAAAAAAAAAAAAA", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, path := range map[string]string{"no credentials": "", "a broken seed": broken} {
+		nc, err := Connect(ConnConfig{URLs: ns.ClientURL(), Name: "cardwatch", Creds: path}, log)
+		if err == nil {
+			nc.Close()
+			t.Errorf("%s: connected", name)
+			continue
+		}
+		if strings.Contains(err.Error(), seed[2:20]) {
+			t.Errorf("%s: the error shows the seed: %v", name, err)
+		}
 	}
 }
