@@ -90,6 +90,10 @@ func tlsHint(cfg ConnConfig, err error) string {
 		return " (set CARDWATCH_NATS_TLS_CA to the CA that signed the server's certificate)"
 	case cfg.TLSCert == "" && strings.Contains(err.Error(), "certificate required"):
 		return " (the server wants a client certificate: set CARDWATCH_NATS_TLS_CERT and CARDWATCH_NATS_TLS_KEY)"
+	case cfg.TLSCert == "" && strings.Contains(err.Error(), "tls"):
+		// A server that refuses a client without a certificate may just hang up (the
+		// alert saying why is lost when our write comes first).
+		return " (if the server verifies clients, set CARDWATCH_NATS_TLS_CERT and CARDWATCH_NATS_TLS_KEY)"
 	}
 	return ""
 }

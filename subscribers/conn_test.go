@@ -147,7 +147,7 @@ func TestConnectOverTLSWithAClientCertificate(t *testing.T) {
 		want []string // in the error
 	}{
 		{"no client certificate", ConnConfig{TLSCA: p.ca, TLSServerName: name},
-			[]string{"client certificate", "CARDWATCH_NATS_TLS_CERT"}},
+			[]string{"CARDWATCH_NATS_TLS_CERT", "CARDWATCH_NATS_TLS_KEY"}},
 		{"a CA that signed neither", ConnConfig{TLSCA: p.otherCA, TLSCert: p.clientCert, TLSKey: p.clientKey, TLSServerName: name},
 			[]string{"unknown authority", "CARDWATCH_NATS_TLS_CA"}},
 		{"the wrong server name", ConnConfig{TLSCA: p.ca, TLSCert: p.clientCert, TLSKey: p.clientKey},
