@@ -146,16 +146,19 @@ func (d *Deliverer) Handle(ctx context.Context, msg jetstream.Msg) {
 		ackOrRetry(msg, err, attempt)
 		return
 	}
+	code := ""
 	if h.Notify.SMS != "" && d.Alerts != nil {
 		// Before the SMS goes: the cardholder may reply at once, and the reply must find
-		// this alert.
-		if err := d.Alerts.IndexPhone(ctx, h.Notify.SMS, a.ID); err != nil {
+		// this alert, by the reply code the SMS carries.
+		c, err := d.Alerts.IndexPhone(ctx, h.Notify.SMS, a.ID)
+		if err != nil {
 			d.Log.Warn("alert not sent yet: phone index not written", "alert", a.ID, "err", err)
 			ackOrRetry(msg, err, attempt)
 			return
 		}
+		code = c
 	}
-	err := d.Dispatcher.Dispatch(ctx, notifiers.Message{Alert: &a, Cardholder: h}, attempt)
+	err := d.Dispatcher.Dispatch(ctx, notifiers.Message{Alert: &a, Cardholder: h, ReplyCode: code}, attempt)
 	ackOrRetry(msg, err, attempt)
 }
 

@@ -188,7 +188,7 @@ func (a *app) run(ctx context.Context) error {
 	a.links = links
 	record := subscribers.DeliveryRecorder(js, subj, metrics)
 	reports := &subscribers.Reports{JS: js, Subjects: subj, Alerts: alerts, Known: known,
-		Record: record, Metrics: metrics, Log: log}
+		Record: record, Metrics: metrics, Log: log, MaxAge: cfg.AnswerMaxAge}
 	cardholder := func(bank, id string) *rules.Cardholder { return current.Load().Lookup(bank, id) }
 	page, err := reportpage.New(reportpage.Config{Links: links, Answers: reports, Cardholder: cardholder, Key: key, Log: log})
 	if err != nil {
