@@ -460,7 +460,8 @@ func TestTransactionBecomesSMSAndSlackAlert(t *testing.T) {
 	if sms.Get("To") != testPhone || sms.Get("From") != testFrom {
 		t.Errorf("SMS To/From = %q/%q", sms.Get("To"), sms.Get("From"))
 	}
-	if body := sms.Get("Body"); body != notifiers.SMSText(notifiers.Message{Alert: &a, Cardholder: r.app.book.Lookup("acme", "ch_1001")}) {
+	code := replyCodeOf(t, sms.Get("Body"))
+	if body := sms.Get("Body"); body != notifiers.SMSText(notifiers.Message{Alert: &a, Cardholder: r.app.book.Lookup("acme", "ch_1001"), ReplyCode: code}) {
 		t.Errorf("SMS body %q is not the rendered alert", body)
 	}
 	sl := e.slack.messages()[0]
