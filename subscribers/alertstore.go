@@ -166,7 +166,7 @@ func (s *AlertStore) IndexPhone(ctx context.Context, phone, alertID string) (str
 		return "", fmt.Errorf("read phone index: %w", err)
 	}
 	taken := map[string]bool{}
-	for range 5 {
+	for attempt := range 10 {
 		entries, err := s.phoneEntries(ctx, prefix)
 		if err != nil {
 			return "", err
@@ -176,7 +176,7 @@ func (s *AlertStore) IndexPhone(ctx context.Context, phone, alertID string) (str
 				taken[e.Code] = true
 			}
 		}
-		code := s.pickCode(alertID, taken)
+		code := s.pickCode(alertID, attempt, taken)
 		b, err := json.Marshal(phoneValue{AlertID: alertID, Code: code})
 		if err != nil {
 			return "", err
@@ -194,15 +194,16 @@ func (s *AlertStore) IndexPhone(ctx context.Context, phone, alertID string) (str
 		}
 		taken[code] = true
 	}
-	return "", errors.New("write phone index: no reply code left free after 5 tries")
+	return "", errors.New("write phone index: no reply code left free after 10 tries")
 }
 
-// pickCode is the first code free of taken, from a start derived from the alert id (a
-// keyed hash, like the phone prefix), so that two instances indexing the same alert pick
-// the same code, and two alerts rarely start on the same one.
-func (s *AlertStore) pickCode(alertID string, taken map[string]bool) string {
+// pickCode is the first code free of taken, from a start derived from the alert id and
+// the attempt (a keyed hash, like the phone prefix), so that two instances indexing the
+// same alert pick the same code, two alerts rarely start on the same one, and two alerts
+// that clashed do not walk into each other again.
+func (s *AlertStore) pickCode(alertID string, attempt int, taken map[string]bool) string {
 	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte("cardwatch reply code\x00" + alertID))
+	fmt.Fprintf(m, "cardwatch reply code\x00%s\x00%d", alertID, attempt)
 	start := int(binary.BigEndian.Uint32(m.Sum(nil)) % uint32(notifiers.NumReplyCodes))
 	for i := range notifiers.NumReplyCodes {
 		if c := notifiers.ReplyCode(start + i); !taken[c] {
