@@ -34,7 +34,8 @@ type DeadLetter struct {
 	// Reason says what is wrong, in words an operator can act on.
 	Reason string `json:"reason"`
 	// Kind is a short machine-readable class: "pan", "invalid", "oversize", "subject",
-	// or "undelivered" for an alert no channel could deliver.
+	// "undelivered" for an alert no channel could deliver, or "forged_alert" for a message
+	// on the alert feed that cardwatch did not raise.
 	Kind string `json:"kind"`
 	// Payload is the event as received when it is UTF-8 (card numbers masked).
 	Payload string `json:"payload,omitempty"`
@@ -48,6 +49,10 @@ type DeadLetter struct {
 	ReceivedAt time.Time `json:"received_at"`
 	RefusedAt  time.Time `json:"refused_at"`
 }
+
+// KindForgedAlert is the DLQ kind of a message on the alert feed that cardwatch did not
+// raise: it reached no cardholder.
+const KindForgedAlert = "forged_alert"
 
 // setPayload keeps the payload in the readable field when it can.
 func (d *DeadLetter) setPayload(b []byte) {

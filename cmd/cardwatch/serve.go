@@ -236,6 +236,7 @@ func (a *app) run(ctx context.Context) error {
 	}
 	deliver := &subscribers.Deliverer{
 		JS: js, Subjects: subj, Rules: &current, Log: log, Durable: "cardwatch_deliver", Alerts: alerts,
+		Metrics:     metrics,
 		Concurrency: cfg.DeliveryWorkers, AckWait: cfg.AckWait, MaxAckPending: cfg.MaxAckPending,
 		Dispatcher: &notifiers.Dispatcher{
 			Notifiers: a.notifiers, Sent: sent, Log: log,
