@@ -43,7 +43,8 @@ type DeadLetter struct {
 	PayloadBase64 []byte `json:"payload_base64,omitempty"`
 	// Size is the event's size in bytes.
 	Size int `json:"size"`
-	// StreamSeq is the event's sequence in CARDWATCH_TXN, to find it while it is kept.
+	// StreamSeq is the event's sequence in CARDWATCH_TXN, to find it while it is kept
+	// (events of kind "pan" and "oversize" are erased from there once refused).
 	StreamSeq uint64 `json:"stream_seq"`
 	// ReceivedAt is when JetStream stored the event; RefusedAt when cardwatch refused it.
 	ReceivedAt time.Time `json:"received_at"`
@@ -53,6 +54,10 @@ type DeadLetter struct {
 // KindForgedAlert is the DLQ kind of a message on the alert feed that cardwatch did not
 // raise: it reached no cardholder.
 const KindForgedAlert = "forged_alert"
+
+// erase reports whether the refused event must not stay in the transaction stream: it
+// carries a card number, or is too large to have been screened for one.
+func (d *DeadLetter) erase() bool { return d.Kind == "pan" || d.Kind == "oversize" }
 
 // setPayload keeps the payload in the readable field when it can.
 func (d *DeadLetter) setPayload(b []byte) {

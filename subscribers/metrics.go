@@ -13,6 +13,9 @@ type Metrics struct {
 	Deliveries *prometheus.CounterVec
 	// DLQ counts DLQ entries by kind.
 	DLQ *prometheus.CounterVec
+	// Erased counts refused events erased from the transaction stream (card numbers,
+	// oversize events), by result: "erased", or "failed" when the server refused.
+	Erased *prometheus.CounterVec
 	// RefusedAlerts counts messages on the alert feed that cardwatch did not raise, and
 	// so did not deliver, by why (the Refused constants).
 	RefusedAlerts *prometheus.CounterVec
@@ -36,6 +39,12 @@ const (
 	OutcomeUnknownCardholder = "unknown_cardholder"
 	OutcomeDLQ               = "dlq"
 	OutcomeError             = "error"
+)
+
+// Results of erasing a refused event, the values of Erased's result label.
+const (
+	ErasedOK     = "erased"
+	ErasedFailed = "failed"
 )
 
 // Why an alert-feed message was refused, the values of RefusedAlerts' why label.
@@ -62,6 +71,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		DLQ: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cardwatch_dlq_total", Help: "Events refused to the DLQ, by kind of problem.",
 		}, []string{"reason"}),
+		Erased: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardwatch_txn_erased_total",
+			Help: "Refused events (card numbers, oversize) erased from the transaction stream, by result; failed ones need an operator.",
+		}, []string{"result"}),
 		RefusedAlerts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cardwatch_alerts_refused_total",
 			Help: "Messages on the alert feed that cardwatch did not raise (forged, altered, or on another bank's subject), not delivered, by why.",
@@ -87,7 +100,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Transactions, m.Alerts, m.Deliveries, m.DLQ, m.RefusedAlerts, m.Reports, m.TxnToAlert, m.AlertToSent, m.Pending, m.RulesLoaded)
+		reg.MustRegister(m.Transactions, m.Alerts, m.Deliveries, m.DLQ, m.Erased, m.RefusedAlerts, m.Reports, m.TxnToAlert, m.AlertToSent, m.Pending, m.RulesLoaded)
 	}
 	return m
 }
