@@ -52,7 +52,7 @@ type Pipeline struct {
 	// Observe, when set, hears each transaction's subject and outcome once handled.
 	Observe func(subject, outcome string)
 
-	txnMu   sync.Mutex
+	txnMu     sync.Mutex
 	txnStream jetstream.Stream // CARDWATCH_TXN, to erase refused events from
 }
 
