@@ -48,6 +48,11 @@ func (r *AlertRecord) Standing() *rules.Report {
 
 // AlertStore keeps AlertRecords in a JetStream key-value bucket, so that every instance
 // sees them, they survive restarts, and they expire with the retention.
+//
+// Each record is sealed with a MAC under the signing key, and Get returns only records
+// whose seal holds: whoever else can write to the bucket (an open embedded server, a user
+// given too wide permissions) can write bytes there, never an alert that cardwatch will
+// deliver, answer or report.
 type AlertStore struct {
 	kv  jetstream.KeyValue
 	key []byte
@@ -56,6 +61,9 @@ type AlertStore struct {
 // OpenAlertStore opens (or creates) the alert bucket. key keys the hashes that index
 // alerts by phone number, so that the numbers cannot be recovered from the keys.
 func OpenAlertStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig, key []byte) (*AlertStore, error) {
+	if len(key) == 0 {
+		return nil, errors.New("alert store: no signing key to seal records with")
+	}
 	kv, err := openBucket(ctx, js, BucketAlerts, "alerts and their answers", cfg)
 	if err != nil {
 		return nil, err
@@ -66,8 +74,64 @@ func OpenAlertStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig
 // ErrNoAlert is returned for an alert id cardwatch does not have (never raised, or expired).
 var ErrNoAlert = errors.New("no such alert")
 
-// Get returns the record of an alert and its revision.
+// ErrUnsealed is returned for a record in the bucket that cardwatch did not write: its
+// seal is missing or wrong (forged, altered, or written under another signing key).
+var ErrUnsealed = errors.New("alert record is not sealed with this signing key")
+
+// sealedRecord is how a record is kept: its JSON exactly as sealed, and the seal.
+type sealedRecord struct {
+	Record json.RawMessage `json:"record"`
+	Seal   []byte          `json:"seal"`
+}
+
+// sealMAC is the seal of a record's JSON.
+func (s *AlertStore) sealMAC(record []byte) []byte {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte("cardwatch alert record v1\x00"))
+	m.Write(record)
+	return m.Sum(nil)
+}
+
+// seal encodes a record for the bucket.
+func (s *AlertStore) seal(r *AlertRecord) ([]byte, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode alert record: %w", err)
+	}
+	out, err := json.Marshal(sealedRecord{Record: b, Seal: s.sealMAC(b)})
+	if err != nil {
+		return nil, fmt.Errorf("encode alert record: %w", err)
+	}
+	return out, nil
+}
+
+// open decodes a record from the bucket, if its seal holds and it is the record of id.
+func (s *AlertStore) open(id string, v []byte) (*AlertRecord, error) {
+	var sr sealedRecord
+	if err := json.Unmarshal(v, &sr); err != nil || len(sr.Record) == 0 {
+		return nil, ErrUnsealed
+	}
+	if !hmac.Equal(sr.Seal, s.sealMAC(sr.Record)) {
+		return nil, ErrUnsealed
+	}
+	var r AlertRecord
+	if err := json.Unmarshal(sr.Record, &r); err != nil {
+		return nil, fmt.Errorf("decode alert record: %w", err)
+	}
+	// A sealed record copied under another alert's key is not that alert.
+	if r.Alert.ID != id {
+		return nil, ErrUnsealed
+	}
+	return &r, nil
+}
+
+// Get returns the record of an alert and its revision: ErrNoAlert when there is none,
+// ErrUnsealed when what the bucket holds is not cardwatch's.
 func (s *AlertStore) Get(ctx context.Context, alertID string) (*AlertRecord, uint64, error) {
+	if _, ok := rules.ParseAlertID(alertID); !ok {
+		// Not a key cardwatch makes (and maybe not a valid key at all).
+		return nil, 0, ErrNoAlert
+	}
 	e, err := s.kv.Get(ctx, alertID)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, 0, ErrNoAlert
@@ -75,19 +139,19 @@ func (s *AlertStore) Get(ctx context.Context, alertID string) (*AlertRecord, uin
 	if err != nil {
 		return nil, 0, fmt.Errorf("get alert: %w", err)
 	}
-	var r AlertRecord
-	if err := json.Unmarshal(e.Value(), &r); err != nil {
-		return nil, 0, fmt.Errorf("decode alert record: %w", err)
+	r, err := s.open(alertID, e.Value())
+	if err != nil {
+		return nil, 0, err
 	}
-	return &r, e.Revision(), nil
+	return r, e.Revision(), nil
 }
 
 // Create stores a new record and reports whether it did; false, with no error, means
 // a record for the alert was there already.
 func (s *AlertStore) Create(ctx context.Context, r *AlertRecord) (bool, error) {
-	b, err := json.Marshal(r)
+	b, err := s.seal(r)
 	if err != nil {
-		return false, fmt.Errorf("encode alert record: %w", err)
+		return false, err
 	}
 	if _, err := s.kv.Create(ctx, r.Alert.ID, b); err != nil {
 		if isRevisionConflict(err) {
@@ -101,9 +165,9 @@ func (s *AlertStore) Create(ctx context.Context, r *AlertRecord) (bool, error) {
 // Update replaces a record if it is still at revision rev, so that two instances
 // answering the same alert at once cannot both win.
 func (s *AlertStore) Update(ctx context.Context, r *AlertRecord, rev uint64) (uint64, error) {
-	b, err := json.Marshal(r)
+	b, err := s.seal(r)
 	if err != nil {
-		return 0, fmt.Errorf("encode alert record: %w", err)
+		return 0, err
 	}
 	rev, err = s.kv.Update(ctx, r.Alert.ID, b, rev)
 	if err != nil {

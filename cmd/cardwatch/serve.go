@@ -171,7 +171,7 @@ func (a *app) run(ctx context.Context) error {
 	if len(key) == 0 {
 		key = make([]byte, 32)
 		_, _ = rand.Read(key)
-		log.Warn("CARDWATCH_SIGNING_KEY is not set: report links and SMS replies to alerts raised before a restart will stop working (set the same key on every instance)")
+		log.Warn("CARDWATCH_SIGNING_KEY is not set: alerts raised before a restart will not be delivered, and their report links and SMS replies will stop working (set the same key on every instance)")
 	}
 	alerts, err := subscribers.OpenAlertStore(ctx, js, store, key)
 	if err != nil {
@@ -236,6 +236,7 @@ func (a *app) run(ctx context.Context) error {
 	}
 	deliver := &subscribers.Deliverer{
 		JS: js, Subjects: subj, Rules: &current, Log: log, Durable: "cardwatch_deliver", Alerts: alerts,
+		Metrics:     metrics,
 		Concurrency: cfg.DeliveryWorkers, AckWait: cfg.AckWait, MaxAckPending: cfg.MaxAckPending,
 		Dispatcher: &notifiers.Dispatcher{
 			Notifiers: a.notifiers, Sent: sent, Log: log,
