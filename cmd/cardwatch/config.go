@@ -43,6 +43,7 @@ type Config struct {
 	PublicURL        string        `envconfig:"CARDWATCH_PUBLIC_URL" default:"http://127.0.0.1:8080"`
 	SigningKey       Secret        `envconfig:"CARDWATCH_SIGNING_KEY"`
 	ReportTTL        time.Duration `envconfig:"CARDWATCH_REPORT_TTL" default:"168h"`
+	AnswerMaxAge     time.Duration `envconfig:"CARDWATCH_ANSWER_MAX_AGE" default:"720h"`
 	Retention        time.Duration `envconfig:"CARDWATCH_RETENTION" default:"4320h"`
 	StreamReplicas   int           `envconfig:"CARDWATCH_STREAM_REPLICAS" default:"1"`
 	Workers          int           `envconfig:"CARDWATCH_WORKERS" default:"64"`
@@ -147,6 +148,9 @@ func (c Config) Validate() error {
 	}
 	if c.Retention <= 0 {
 		bad("RETENTION", "must be positive")
+	}
+	if c.AnswerMaxAge <= 0 {
+		bad("ANSWER_MAX_AGE", "must be positive")
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		bad("STREAM_REPLICAS", "must be 1 to 5")

@@ -188,7 +188,7 @@ func (a *app) run(ctx context.Context) error {
 	if len(key) == 0 {
 		key = make([]byte, 32)
 		_, _ = rand.Read(key)
-		log.Warn("CARDWATCH_SIGNING_KEY is not set: report links and SMS replies to alerts raised before a restart will stop working (set the same key on every instance)")
+		log.Warn("CARDWATCH_SIGNING_KEY is not set: alerts raised before a restart will not be delivered, and their report links and SMS replies will stop working (set the same key on every instance)")
 	}
 	alerts, err := subscribers.OpenAlertStore(ctx, js, store, key)
 	if err != nil {
@@ -205,7 +205,7 @@ func (a *app) run(ctx context.Context) error {
 	a.links = links
 	record := subscribers.DeliveryRecorder(js, subj, metrics)
 	reports := &subscribers.Reports{JS: js, Subjects: subj, Alerts: alerts, Known: known,
-		Record: record, Metrics: metrics, Log: log}
+		Record: record, Metrics: metrics, Log: log, MaxAge: cfg.AnswerMaxAge}
 	cardholder := func(bank, id string) *rules.Cardholder { return current.Load().Lookup(bank, id) }
 	page, err := reportpage.New(reportpage.Config{Links: links, Answers: reports, Cardholder: cardholder, Key: key, Log: log})
 	if err != nil {
@@ -253,6 +253,7 @@ func (a *app) run(ctx context.Context) error {
 	}
 	deliver := &subscribers.Deliverer{
 		JS: js, Subjects: subj, Rules: &current, Log: log, Durable: "cardwatch_deliver", Alerts: alerts,
+		Metrics:     metrics,
 		Concurrency: cfg.DeliveryWorkers, AckWait: cfg.AckWait, MaxAckPending: cfg.MaxAckPending,
 		Dispatcher: &notifiers.Dispatcher{
 			Notifiers: a.notifiers, Sent: sent, Log: log,
