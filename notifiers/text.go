@@ -118,6 +118,19 @@ const (
 	ReplyOK    = "OK"
 )
 
+// replyWords is how an SMS asks for an answer, in a long, a short and a compact form,
+// with the alert's reply code when it has one ("Reply FRAUD 7K or OK 7K:"). Without a
+// code, the compact form is the short one.
+func replyWords(code string) (long, short, compact string) {
+	if code == "" {
+		short = "Reply " + ReplyFraud + " or " + ReplyOK + ":"
+		return "Not you? Reply " + ReplyFraud + ". You? Reply " + ReplyOK + ".", short, short
+	}
+	fraud, ok := ReplyFraud+" "+code, ReplyOK+" "+code
+	return "Not you? Reply " + fraud + ". You? Reply " + ok + ".", "Reply " + fraud + " or " + ok + ":",
+		"Reply " + fraud + "/" + ok + ":"
+}
+
 // gsmSymbols formats amounts with their symbol when GSM-7 carries it ($, £, ¥, €) and
 // with their code otherwise ("NGN 50,000.00" rather than "₦50,000.00").
 var (
@@ -141,6 +154,7 @@ func smsAmount(m rules.Money) string {
 // currency, the merchant, the place, the local time, why, how to answer, and the link. It
 // uses GSM-7 only and fits one 160-septet segment whenever the link leaves room: it
 // first drops the city, then shortens the merchant's name, never the facts that matter.
+// The reply words carry the message's reply code, so that an answer names its alert.
 func SMSText(m Message) string {
 	f := FactsOf(m)
 	a := m.Alert
@@ -182,8 +196,7 @@ func SMSText(m Message) string {
 		b.WriteString(", " + when + ". " + why + reply + " " + f.Link)
 		return b.String()
 	}
-	long := "Not you? Reply " + ReplyFraud + ". You? Reply " + ReplyOK + "."
-	short := "Reply " + ReplyFraud + " or " + ReplyOK + ":"
+	long, short, compact := replyWords(m.ReplyCode)
 	for _, c := range []struct{ city, reply string }{{city, long}, {city, short}, {"", short}} {
 		if s := build(merchant, c.city, c.reply); GSMSeptets(s) <= SMSSegment {
 			return s
@@ -192,13 +205,21 @@ func SMSText(m Message) string {
 	// Shorten the merchant's name as far as it takes, down to eight letters; past that
 	// the SMS goes out in two segments rather than lose what the cardholder needs.
 	r := []rune(merchant)
-	// Cutting the name to n-1 letters and a dot saves at most two septets a letter
-	// cut, less the dot: no n above this saves enough, so the search starts there.
-	over := GSMSeptets(build(merchant, "", short)) - SMSSegment
-	for n := min(len(r)-1, len(r)+1-(over+1)/2); n >= 8; n-- {
-		if s := build(string(r[:n-1])+".", "", short); GSMSeptets(s) <= SMSSegment {
-			return s
+	// With a reply code, the compact reply is the last resort: before the merchant goes
+	// below eight letters, but after it is shortened with the clearer short reply.
+	replies := []string{short}
+	if compact != short {
+		replies = append(replies, compact)
+	}
+	for _, reply := range replies {
+		// Cutting the name to n-1 letters and a dot saves at most two septets a letter
+		// cut, less the dot: no n above this saves enough, so the search starts there.
+		over := GSMSeptets(build(merchant, "", reply)) - SMSSegment
+		for n := min(len(r)-1, len(r)+1-(over+1)/2); n >= 8; n-- {
+			if s := build(string(r[:n-1])+".", "", reply); GSMSeptets(s) <= SMSSegment {
+				return s
+			}
 		}
 	}
-	return build(merchant, "", short)
+	return build(merchant, "", compact)
 }
