@@ -16,6 +16,10 @@ type Message struct {
 	Alert *rules.Alert
 	// Cardholder is who gets it, with their contacts and time zone.
 	Cardholder *rules.Cardholder
+	// ReplyCode tells this alert apart from the number's other open alerts in an SMS
+	// reply ("FRAUD 7K"); the phone index allots it before the SMS goes. "" leaves the
+	// code out.
+	ReplyCode string
 }
 
 // Notifier sends alerts over one channel.

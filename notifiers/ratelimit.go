@@ -3,6 +3,7 @@ package notifiers
 import (
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -23,41 +24,102 @@ func LimitPerClient(h http.Handler, rps float64, burst int, trusted ...*net.IPNe
 	return l
 }
 
+// UnknownClient is the bucket of requests that a trusted proxy forwarded without a usable
+// client address (no X-Forwarded-For, or a hop that is not an address, such as RFC 7239's
+// "unknown" or "_hidden"). It is never an address, so such requests never share the
+// proxy's own bucket, nor any real client's: a broken or hostile hop costs only the
+// requests that carry one.
+const UnknownClient = "unknown"
+
 // ClientAddr is the address of the client a request came from. When the connection is
 // from a trusted proxy, it is the rightmost address in X-Forwarded-For that is not one
 // of the trusted proxies (the leftmost entries are the client's to write, so never
-// believed).
+// believed). A hop may carry a port ("203.0.113.7:4711", "[2001:db8::1]:443"), brackets,
+// quotes or a "for=" prefix, as proxies write them; IPv4-mapped IPv6 addresses are read
+// as IPv4. From a trusted proxy, a request with no usable address is UnknownClient,
+// never the proxy's address.
 func ClientAddr(r *http.Request, trusted []*net.IPNet) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
+	remote, ok := parseHop(r.RemoteAddr)
+	if !ok {
+		// Not a TCP peer (a test, a unix socket): nothing to trust, keep it as it is.
+		return r.RemoteAddr
 	}
-	if !inNets(net.ParseIP(host), trusted) {
-		return host
+	if !inNets(remote, trusted) {
+		return remote.String()
 	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
 	for i := len(hops) - 1; i >= 0; i-- {
-		ip := net.ParseIP(strings.TrimSpace(hops[i]))
-		if ip == nil {
-			break
+		ip, ok := parseHop(hops[i])
+		if !ok {
+			// Whatever is left of a hop we cannot read was written by someone we
+			// cannot vouch for.
+			return UnknownClient
 		}
 		if !inNets(ip, trusted) {
 			return ip.String()
 		}
 	}
-	return host
+	// Only trusted hops, or none: either the proxy forwarded without saying for whom,
+	// or a machine of the proxies' own network is the client. The first is the flood
+	// case and must not take the proxy's bucket; the second is rare enough to share it.
+	if len(hops) == 0 {
+		return UnknownClient
+	}
+	ip, _ := parseHop(hops[0])
+	return ip.String()
 }
 
-func inNets(ip net.IP, nets []*net.IPNet) bool {
-	if ip == nil {
-		return false
+// parseHop reads one address as proxies and servers write it: "ip", "ip:port",
+// "[ipv6]", "[ipv6]:port", optionally quoted or after "for=" (RFC 7239 style). The zone
+// of a link-local address is dropped and an IPv4-mapped address unmapped, so that one
+// client is one key.
+func parseHop(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if len(s) >= 4 && strings.EqualFold(s[:4], "for=") {
+		s = s[4:]
 	}
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		s = s[1 : len(s)-1]
+	}
+	var ip netip.Addr
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		ip = ap.Addr()
+	} else if inner, ok := strings.CutPrefix(s, "["); ok {
+		inner, ok = strings.CutSuffix(inner, "]")
+		a, err := netip.ParseAddr(inner)
+		if !ok || err != nil || !a.Is6() {
+			return netip.Addr{}, false
+		}
+		ip = a
+	} else if a, err := netip.ParseAddr(s); err == nil {
+		ip = a
+	} else {
+		return netip.Addr{}, false
+	}
+	return ip.WithZone("").Unmap(), true
+}
+
+func inNets(ip netip.Addr, nets []*net.IPNet) bool {
 	for _, n := range nets {
-		if n.Contains(ip) {
+		if n.Contains(ip.AsSlice()) {
 			return true
 		}
 	}
 	return false
+}
+
+// clientKey is the key a client is counted under: its address, or for IPv6 its /64,
+// which one client usually holds whole.
+func clientKey(host string) string {
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !ip.Is6() {
+		return host
+	}
+	p, _ := ip.Prefix(64)
+	return p.String()
 }
 
 type limiter struct {
@@ -76,12 +138,7 @@ type client struct {
 }
 
 func (l *limiter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	host := ClientAddr(r, l.trusted)
-	// One IPv6 client usually holds a whole /64: count it as one.
-	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
-		host = ip.Mask(net.CIDRMask(64, 128)).String()
-	}
-	if !l.allow(host, time.Now()) {
+	if !l.allow(clientKey(ClientAddr(r, l.trusted)), time.Now()) {
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "too many requests", http.StatusTooManyRequests)
 		return

@@ -16,15 +16,22 @@ import (
 // MinSigningKey is the shortest signing key cardwatch accepts: 256 bits.
 const MinSigningKey = 32
 
-// A report link token is base64url(alert id (10 bytes) | expiry in hours since the Unix
-// epoch (3 bytes) | HMAC-SHA256 of both, cut to 10 bytes): 31 characters, short enough
+// A report link token is base64url(alert id (10 bytes) | expiry in minutes since
+// linkEpoch (3 bytes) | HMAC-SHA256 of both, cut to 10 bytes): 31 characters, short enough
 // for a one-segment SMS. The MAC is what cannot be guessed: 80 bits, keyed with the
-// 256-bit signing key, checked online only.
+// 256-bit signing key, checked online only. 2^24 minutes is 31.9 years: links can be
+// issued until November 2056.
 const (
 	tokenExpiryBytes = 3
 	tokenMACBytes    = 10
 	tokenBytes       = rules.AlertIDBytes + tokenExpiryBytes + tokenMACBytes
 )
+
+// linkEpoch is where a token's minutes count from.
+var linkEpoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// maxExpiry is the last minute 3 bytes can name.
+const maxExpiry = 1<<(8*tokenExpiryBytes) - 1
 
 // ErrBadLink is returned for a report link token that is forged, altered, malformed or
 // expired. It says nothing more, on purpose.
@@ -38,13 +45,14 @@ type Links struct {
 	now  func() time.Time
 }
 
-// NewLinks returns a signer of links under publicURL that expire after ttl.
+// NewLinks returns a signer of links under publicURL that expire after ttl, to the minute
+// and never later: the expiry is rounded down.
 func NewLinks(key []byte, publicURL string, ttl time.Duration) (*Links, error) {
 	if len(key) < MinSigningKey {
 		return nil, fmt.Errorf("signing key is %d bytes; it must be at least %d", len(key), MinSigningKey)
 	}
-	if ttl <= 0 {
-		return nil, errors.New("report link lifetime must be positive")
+	if ttl < time.Minute {
+		return nil, errors.New("report link lifetime must be at least a minute")
 	}
 	return &Links{key: key, base: strings.TrimRight(publicURL, "/"), ttl: ttl, now: time.Now}, nil
 }
@@ -55,10 +63,11 @@ func (l *Links) URL(alertID string) string {
 	if !ok {
 		return ""
 	}
-	exp := uint32(l.now().Add(l.ttl).Unix()/3600 + 1)
+	exp := int64(l.now().Add(l.ttl).Sub(linkEpoch) / time.Minute)
+	exp = max(0, min(exp, maxExpiry))
 	var b [tokenBytes]byte
 	copy(b[:], id)
-	putUint24(b[rules.AlertIDBytes:], exp)
+	putUint24(b[rules.AlertIDBytes:], uint32(exp))
 	copy(b[rules.AlertIDBytes+tokenExpiryBytes:], l.mac(b[:rules.AlertIDBytes+tokenExpiryBytes]))
 	return l.base + "/r/" + base64.RawURLEncoding.EncodeToString(b[:])
 }
@@ -73,7 +82,7 @@ func (l *Links) Verify(token string) (string, error) {
 	if !hmac.Equal(b[len(signed):], l.mac(signed)) {
 		return "", ErrBadLink
 	}
-	exp := time.Unix(int64(uint24(b[rules.AlertIDBytes:]))*3600, 0)
+	exp := linkEpoch.Add(time.Duration(uint24(b[rules.AlertIDBytes:])) * time.Minute)
 	if !l.now().Before(exp) {
 		return "", ErrBadLink
 	}
@@ -82,7 +91,9 @@ func (l *Links) Verify(token string) (string, error) {
 
 func (l *Links) mac(msg []byte) []byte {
 	m := hmac.New(sha256.New, l.key)
-	m.Write([]byte("cardwatch report link v1\x00"))
+	// v2: the expiry counts minutes since linkEpoch (v1 counted hours since 1970). The
+	// label keeps a v1 token from being read with the v2 clock: it is refused instead.
+	m.Write([]byte("cardwatch report link v2\x00"))
 	m.Write(msg)
 	return m.Sum(nil)[:tokenMACBytes]
 }

@@ -164,6 +164,19 @@ const (
 	ReplyOK    = "OK"
 )
 
+// replyWords is how an SMS asks for an answer, in a long, a short and a compact form,
+// with the alert's reply code when it has one ("Reply FRAUD 7K or OK 7K:"). Without a
+// code, the compact form is the short one.
+func replyWords(code string) (long, short, compact string) {
+	if code == "" {
+		short = "Reply " + ReplyFraud + " or " + ReplyOK + ":"
+		return "Not you? Reply " + ReplyFraud + ". You? Reply " + ReplyOK + ".", short, short
+	}
+	fraud, ok := ReplyFraud+" "+code, ReplyOK+" "+code
+	return "Not you? Reply " + fraud + ". You? Reply " + ok + ".", "Reply " + fraud + " or " + ok + ":",
+		"Reply " + fraud + "/" + ok + ":"
+}
+
 // gsmSymbols formats amounts with their symbol when GSM-7 carries it ($, £, ¥, €) and
 // with their code otherwise ("NGN 50,000.00" rather than "₦50,000.00").
 var (
@@ -187,6 +200,7 @@ func smsAmount(m rules.Money) string {
 // currency, the merchant, the place, the local time, why, how to answer, and the link. It
 // uses GSM-7 only and fits one 160-septet segment whenever the link leaves room: it
 // first drops the city, then shortens the merchant's name, never the facts that matter.
+// The reply words carry the message's reply code, so that an answer names its alert.
 func SMSText(m Message) string {
 	f := FactsOf(m)
 	a := m.Alert
@@ -230,42 +244,53 @@ func SMSText(m Message) string {
 		b.WriteString(", " + when + ". " + why + reply + " " + f.Link)
 		return b.String()
 	}
-	long := "Not you? Reply " + ReplyFraud + ". You? Reply " + ReplyOK + "."
-	short := "Reply " + ReplyFraud + " or " + ReplyOK + ":"
+	long, short, compact := replyWords(m.ReplyCode)
 	for _, c := range []struct{ city, reply string }{{city, long}, {city, short}, {"", short}} {
 		if s := build(merchant, c.city, c.reply); GSMSeptets(s) <= SMSSegment {
 			return s
 		}
 	}
-	// Shorten the merchant's name as far as it takes, down to eight letters; past that
-	// the SMS goes out in two segments rather than lose what the cardholder needs.
+	// Shorten the merchant's name as far as it takes, down to eight letters, then to six
+	// (with its quotes, still eight characters); past that the SMS goes out in two
+	// segments rather than lose what the cardholder needs.
 	r := []rune(merchant)
-	shorten := func() (string, bool) {
-		// Cutting the name to n-1 letters and a dot saves at most two septets a letter
-		// cut, less the dot: no n above this saves enough, so the search starts there.
-		over := GSMSeptets(build(merchant, "", short)) - SMSSegment
-		for n := min(len(r)-1, len(r)+1-(over+1)/2); n >= 8; n-- {
-			if s := build(cut(r, n-1), "", short); GSMSeptets(s) <= SMSSegment {
+	// With a reply code, the compact reply is the last resort: before the merchant goes
+	// below eight letters, but after it is shortened with the clearer short reply.
+	replies := []string{short}
+	if compact != short {
+		replies = append(replies, compact)
+	}
+	shorten := func(floor int) (string, bool) {
+		for _, reply := range replies {
+			if s := build(merchant, "", reply); GSMSeptets(s) <= SMSSegment {
 				return s, true
+			}
+			// Cutting the name to n-1 letters and a dot saves at most two septets a
+			// letter cut, less the dot: no n above this saves enough, so the search
+			// starts there.
+			over := GSMSeptets(build(merchant, "", reply)) - SMSSegment
+			for n := min(len(r)-1, len(r)+1-(over+1)/2); n >= floor; n-- {
+				if s := build(cut(r, n-1), "", reply); GSMSeptets(s) <= SMSSegment {
+					return s, true
+				}
 			}
 		}
 		return "", false
 	}
-	if s, ok := shorten(); ok {
-		return s
-	}
-	if byID {
-		// An id loses the word "merchant" before the SMS takes two segments: its quotes
-		// still say whose words it is.
-		byID = false
-		if s := build(merchant, "", short); GSMSeptets(s) <= SMSSegment {
+	for _, floor := range []int{8, 6} {
+		if s, ok := shorten(floor); ok {
 			return s
 		}
-		if s, ok := shorten(); ok {
-			return s
+		if byID {
+			// An id loses the word "merchant" before it is cut further: its quotes
+			// still say whose words it is.
+			byID = false
+			if s, ok := shorten(floor); ok {
+				return s
+			}
 		}
 	}
-	return build(merchant, "", short)
+	return build(merchant, "", compact)
 }
 
 // AnsweredSMS is the SMS reply that thanks the cardholder for the first answer to a,
@@ -295,6 +320,16 @@ func AnsweredSMS(a *rules.Alert, verdict string) string {
 		s = build(cut(r, n-1))
 	}
 	return s
+}
+
+// SMSMerchant is the merchant as an SMS names it when it lists alerts, its own words
+// cut to at most n letters: made safe by SMSSafe, and quoted as in SMSText.
+func SMSMerchant(m rules.Merchant, n int) string {
+	name, byID := merchantOf(m, SMSSafe)
+	if r := []rune(name); len(r) > n {
+		name = cut(r, n-1)
+	}
+	return merchantLabel(name, byID, true)
 }
 
 // cut is the first n letters of a name and a dot, "ACME ELEC.", with no space before

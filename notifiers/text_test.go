@@ -71,10 +71,10 @@ func sampleMessages(t testing.TB) map[string]Message {
 	online.Terminal = rules.Terminal{EntryMode: "ecommerce"}
 	online.Reasons = []rules.Reason{{Rule: "foreign_terminal", Detail: "online merchant in Nigeria", Summary: "abroad"}}
 	return map[string]Message{
-		"all-three-rules":            {Alert: all, Cardholder: ana},
-		"one-rule":                   {Alert: &one, Cardholder: ana},
-		"declined-long-name-non-gsm": {Alert: &declined, Cardholder: ana},
-		"online-foreign-currency":    {Alert: &online, Cardholder: ana},
+		"all-three-rules":            {Alert: all, Cardholder: ana, ReplyCode: "7K"},
+		"one-rule":                   {Alert: &one, Cardholder: ana, ReplyCode: "7K"},
+		"declined-long-name-non-gsm": {Alert: &declined, Cardholder: ana, ReplyCode: "7K"},
+		"online-foreign-currency":    {Alert: &online, Cardholder: ana, ReplyCode: "7K"},
 	}
 }
 
@@ -107,7 +107,7 @@ func TestSMSTextGolden(t *testing.T) {
 			if n > SMSSegment {
 				t.Errorf("SMS is %d septets, over one %d-septet segment: %q", n, SMSSegment, s)
 			}
-			for _, must := range []string{"4821", m.Alert.ReportURL, ReplyFraud, ReplyOK} {
+			for _, must := range []string{"4821", m.Alert.ReportURL, ReplyFraud + " 7K", ReplyOK + " 7K"} {
 				if !strings.Contains(s, must) {
 					t.Errorf("SMS lacks %q: %q", must, s)
 				}

@@ -148,4 +148,8 @@ type Report struct {
 	Channel string `json:"channel"`
 	// ReportedAt is when the cardholder answered.
 	ReportedAt time.Time `json:"reported_at"`
+	// Correction is true on a fraud report that follows an "it was me" to the same alert:
+	// a cardholder who finds out later must still reach the bank, and the bank must know
+	// that this report overrides the legit one it already has.
+	Correction bool `json:"correction,omitempty"`
 }

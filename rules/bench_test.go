@@ -125,6 +125,31 @@ func BenchmarkFindPANs(b *testing.B) {
 	}
 }
 
+// BenchmarkScreenEvent is the pipeline's card-number screen of a payload: the example
+// event (ASCII, no escape, one scan), the same with an accented merchant name (the
+// Unicode reader), and with escapes (the Unicode reader and the JSON tokenizer).
+func BenchmarkScreenEvent(b *testing.B) {
+	ev := exampleEvent(b)
+	for _, c := range []struct {
+		name string
+		data []byte
+	}{
+		{"ascii", ev},
+		{"unicode", bytes.Replace(ev, []byte("ACME ELECTRONICS"), []byte("CAFÉ ZÜRICH"), 1)},
+		{"escaped", bytes.Replace(ev, []byte("ACME ELECTRONICS"), []byte(`CAF\u00c9 Z\u00dcRICH`), 1)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(c.data)))
+			for b.Loop() {
+				if _, pans := ScreenEvent(c.data); pans != nil {
+					b.Fatalf("found %q", pans)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkNewAlert builds the alert for the contract's example event, with all three
 // rules fired, and its JSON as published on the alert feed.
 func BenchmarkNewAlert(b *testing.B) {

@@ -35,7 +35,8 @@ func (l *loader) parseInChunks(r io.Reader, size int64) (*Book, bool) {
 	}
 	type result struct {
 		built
-		ok bool
+		ok   bool
+		line int // the piece's first line
 	}
 	type job struct {
 		piece
@@ -86,11 +87,11 @@ func (l *loader) parseInChunks(r io.Reader, size int64) (*Book, bool) {
 					j.done <- result{}
 					continue
 				}
-				j.done <- result{built: l.forPiece().build(items, j.first), ok: true}
+				j.done <- result{built: l.forPiece().build(items, j.first), ok: true, line: j.line}
 			}
 		})
 	}
-	n := 0
+	n, firstLine := 0, 0
 	for done := range order {
 		r := <-done
 		if !r.ok {
@@ -107,6 +108,15 @@ func (l *loader) parseInChunks(r io.Reader, size int64) (*Book, bool) {
 		}
 		if l.cache.failedDefault() {
 			return nil, false // read whole, to report it as the whole-file parse does
+		}
+		if n == 0 {
+			firstLine = r.line
+		}
+		if n+len(r.holders) > maxCardholders {
+			// Reported here: the whole-file parse of such a file is the gigabytes
+			// reading in pieces avoids.
+			l.errs = []error{tooManyCardholders(l.file, firstLine)}
+			return b, true
 		}
 		l.addBuilt(b, r.built, n)
 		n += len(r.holders)
@@ -125,6 +135,9 @@ func (pp *plainParser) parsePiece(p piece) ([]*yaml.Node, bool) {
 		return nil, false
 	}
 	seq := doc.Content[0]
+	if hasAliases(seq) {
+		return nil, false // the whole-file parse reports them
+	}
 	if len(seq.Content) != p.items {
 		// A "- " line the splitter took for an item is inside a quoted string: the
 		// pieces' item numbers would be off.

@@ -15,8 +15,9 @@ import (
 
 // DecodeTransaction decodes and validates one event published on cardwatch.txn.<bank>.<card>.
 // The error says every problem found, in words an operator reading the DLQ can act on.
-// Callers must look for PANs first (MaskPANs): DecodeTransaction does not, so that the
-// guard covers headers and payload alike in one place.
+// Callers must look for PANs first (ScreenEvent on the payload, MaskPANs on the subject
+// and headers): DecodeTransaction only refuses a number that escapes hide in a field it
+// reads, so that the guard covers the whole event in one place.
 //
 // It runs for every transaction, so it reads the JSON token by token (jsontext, the
 // tokenizer of encoding/json/v2) into the transaction and one string that backs all its

@@ -14,6 +14,26 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// Limits on what a rules file holds. cardwatch reads the whole file at start and on
+// every change, so what the file makes in memory must be bounded by its size: the file
+// has no anchors or aliases (an alias repeats a value without repeating its bytes, and
+// a small file of them expands to gigabytes), and lists are bounded.
+const (
+	// MaxCardholders is the most cardholders a rules file may hold: twice the
+	// million the loader is measured with (README, Performance).
+	MaxCardholders = 2_000_000
+	// MaxListItems is the most items of a rule's list (unknown_merchant's known,
+	// foreign_terminal's allow), in defaults or for a cardholder.
+	MaxListItems = 1000
+)
+
+// maxCardholders is MaxCardholders, lowered by tests.
+var maxCardholders = MaxCardholders
+
+// maxAliasErrors is how many anchors and aliases are reported one by one; the rest are
+// counted in one more error, so that the report of a file of aliases stays small too.
+const maxAliasErrors = 100
+
 // Load reads and validates the rules file at path. A file with any problem gives no Book
 // and an error listing every problem (errors.Join of *FieldError), so that a bad file is
 // never half-applied.
@@ -147,6 +167,9 @@ func (l *loader) parse(data []byte) *Book {
 		l.add(&FieldError{File: l.file, Line: 1, Msg: "the file is empty; it needs defaults and cardholders"})
 		return nil
 	}
+	if l.refuseAliases(doc.Content[0]) {
+		return nil // reading on would expand them
+	}
 	root := l.at(doc.Content[0], "")
 	fields := l.mapping(root, "defaults", "cardholders")
 	if fields == nil {
@@ -166,9 +189,88 @@ func (l *loader) parse(data []byte) *Book {
 		l.add(chs.Errorf("must be a list of cardholders"))
 		return nil
 	}
+	if len(chs.node.Content) > maxCardholders {
+		l.add(tooManyCardholders(l.file, chs.Line()))
+		return nil
+	}
 	b := &Book{sizeHint: len(chs.node.Content)}
 	l.addBuilt(b, l.build(chs.node.Content, 0), 0)
 	return b
+}
+
+func tooManyCardholders(file string, line int) error {
+	return &FieldError{File: file, Line: line, Path: "cardholders",
+		Msg: fmt.Sprintf("has more than %d cardholders, the most a rules file may hold", maxCardholders)}
+}
+
+// refuseAliases reports every anchor and alias in the tree under n, with its line and
+// path, and whether there was any. yaml.v3 keeps an alias as a pointer to its anchor,
+// so the tree is as small as the file; it is reading the tree, which follows aliases,
+// that would multiply it. The walk does not follow them.
+func (l *loader) refuseAliases(n *yaml.Node) bool {
+	var path []string // the path's parts, joined only for an error
+	found, nextLine := 0, 0
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		what := ""
+		switch {
+		case n.Kind == yaml.AliasNode:
+			what = "the alias *" + n.Value
+		case n.Anchor != "":
+			what = "the anchor &" + n.Anchor
+		}
+		if what != "" {
+			found++
+			if found == maxAliasErrors+1 {
+				nextLine = n.Line
+			}
+			if found <= maxAliasErrors {
+				l.add(&FieldError{File: l.file, Line: n.Line, Path: strings.Join(path, ""),
+					Msg: what + " is not allowed: a rules file has no anchors or aliases; write each value out"})
+			}
+		}
+		if n.Kind == yaml.AliasNode {
+			return
+		}
+		for i, c := range n.Content {
+			switch n.Kind {
+			case yaml.MappingNode:
+				if i%2 == 0 {
+					walk(c) // a key may carry an anchor too
+					continue
+				}
+				key := n.Content[i-1].Value
+				if len(path) > 0 {
+					key = "." + key
+				}
+				path = append(path, key)
+			case yaml.SequenceNode:
+				path = append(path, fmt.Sprintf("[%d]", i))
+			default:
+				path = append(path, "")
+			}
+			walk(c)
+			path = path[:len(path)-1]
+		}
+	}
+	walk(n)
+	if found > maxAliasErrors {
+		l.add(&FieldError{File: l.file, Line: nextLine, Msg: fmt.Sprintf("and %d more anchors or aliases from this line on", found-maxAliasErrors)})
+	}
+	return found > 0
+}
+
+// hasAliases reports whether the tree under n holds an anchor or an alias.
+func hasAliases(n *yaml.Node) bool {
+	if n.Kind == yaml.AliasNode || n.Anchor != "" {
+		return true
+	}
+	for _, c := range n.Content {
+		if hasAliases(c) {
+			return true
+		}
+	}
+	return false
 }
 
 // built is the cardholders of a run of the list's items, nil where an item has errors,

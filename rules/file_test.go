@@ -133,6 +133,13 @@ func TestBookNil(t *testing.T) {
 
 // badFiles maps each testdata/bad-*.yaml to the exact errors Parse gives, in order.
 var badFiles = map[string][]string{
+	"bad-aliases.yaml": {
+		`testdata/bad-aliases.yaml:5: defaults.rules.unknown_merchant.known: the anchor &shops is not allowed: a rules file has no anchors or aliases; write each value out`,
+		`testdata/bad-aliases.yaml:7: cardholders[0]: the anchor &ana is not allowed: a rules file has no anchors or aliases; write each value out`,
+		`testdata/bad-aliases.yaml:12: cardholders[0].rules.unknown_merchant.known: the alias *shops is not allowed: a rules file has no anchors or aliases; write each value out`,
+		`testdata/bad-aliases.yaml:13: cardholders[1]: the alias *ana is not allowed: a rules file has no anchors or aliases; write each value out`,
+		`testdata/bad-aliases.yaml:17: cardholders[2].<<: the alias *ana is not allowed: a rules file has no anchors or aliases; write each value out`,
+	},
 	"bad-sms.yaml": {
 		`testdata/bad-sms.yaml:9: cardholders[0].notify.sms: "+1555" is not an E.164 number (like +15551230001)`,
 	},

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Seed corpora beyond the f.Add calls below are checked in under testdata/fuzz/<FuzzName>/;
@@ -142,6 +146,8 @@ func FuzzFindPANs(f *testing.F) {
 	f.Add([]byte("12344111111111111111115678"))
 	f.Add([]byte("9c1e5f0a-7d8b-4c1e-9a51-2f1d3e4b5a60 2026-11-24 1342.10"))
 	f.Add([]byte(pan19 + " " + pan19))
+	f.Add([]byte("4111\u00a01111\u202f1111\u20071111"))
+	f.Add([]byte("\uff14\uff11\uff11\uff11\u200b\uff11\uff11\uff11\uff11.1111.1111"))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		hits := FindPANs(data)
@@ -151,16 +157,22 @@ func FuzzFindPANs(f *testing.F) {
 				t.Fatalf("range %v out of order or bounds (previous end %d, len %d)", h, prevEnd, len(data))
 			}
 			prevEnd = h[1]
-			s := string(data[h[0]:h[1]])
-			if !isDigit(s[0]) || !isDigit(s[len(s)-1]) {
-				t.Fatalf("range %v = %q does not start and end with a digit", h, s)
+			s := data[h[0]:h[1]]
+			_, lastSize := utf8.DecodeLastRune(s)
+			if first, _ := panRuneAt(s, 0); !isDigit(first) {
+				t.Fatalf("range %v = %q does not start with a digit", h, s)
 			}
-			for i := 0; i < len(s); i++ {
-				if !isDigit(s[i]) && s[i] != ' ' && s[i] != '-' {
-					t.Fatalf("range %v = %q holds %q", h, s, s[i])
+			if last, _ := panRuneAt(s, len(s)-lastSize); !isDigit(last) {
+				t.Fatalf("range %v = %q does not end with a digit", h, s)
+			}
+			for i := 0; i < len(s); {
+				c, size := panRuneAt(s, i)
+				if c != 0 && !isDigit(c) && !isSeparator(c) {
+					t.Fatalf("range %v = %q holds %q", h, s, s[i:i+size])
 				}
+				i += size
 			}
-			d := onlyDigits(s)
+			d := onlyDigits(string(readView(s).text))
 			if len(d) < panMinDigits || len(d) > panMaxDigits || !luhnValid(d) {
 				t.Fatalf("range %v = %q is not a 13-19 digit Luhn-valid number", h, s)
 			}
@@ -173,7 +185,7 @@ func FuzzFindPANs(f *testing.F) {
 			}
 			return
 		}
-		if len(masked) != len(data) || len(pans) == 0 {
+		if (len(masked) != len(data) && isASCII(data)) || len(pans) == 0 {
 			t.Fatalf("masked %d bytes from %d, pans %q", len(masked), len(data), pans)
 		}
 		if again := FindPANs(masked); len(again) != 0 {
@@ -248,4 +260,176 @@ func nameCaseVariant(data []byte) bool {
 			}
 		}
 	}
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// FuzzScreenEvent writes a Luhn-valid number in any of the forms that hide it from a scan
+// for ASCII digits (each digit in any script or as a JSON escape, grouped by any
+// separator, or with none, or as a number with an exponent), puts it anywhere in an
+// event (in a string, as a member name, as a member value or number), and asserts that
+// the screen refuses it and keeps no readable number in the payload it returns.
+func FuzzScreenEvent(f *testing.F) {
+	ev := exampleEvent(f)
+	for k := range uint16(8) {
+		f.Add(ev, uint64(453914880343646), uint16(k), uint16(k), uint16(k*37))
+	}
+	f.Add([]byte(`[1, "x", {}]`), uint64(0), uint16(3), uint16(2), uint16(1))
+	f.Add([]byte(`"just a string"`), uint64(378282246310005), uint16(5), uint16(9), uint16(0))
+	f.Add([]byte(`{"a": {"b": []}}`), uint64(1), uint16(6), uint16(4), uint16(3))
+
+	f.Fuzz(func(t *testing.T, data []byte, body uint64, look, sep, where uint16) {
+		if !json.Valid(data) {
+			data = ev
+		}
+		digits := strconv.FormatUint(body, 10)
+		n := 12 + int(look%7) // a PAN of 13 to 19 digits
+		digits = strings.Repeat("0", max(0, n-len(digits))) + digits
+		pan := luhnComplete(digits[len(digits)-n:])
+		event, form := injectPAN(t, data, pan, look/7, sep, where)
+		masked, pans := ScreenEvent(event)
+		if len(pans) == 0 {
+			t.Fatalf("the number %s, written %s, passed the screen in %s", pan, form, event)
+		}
+		for _, p := range pans {
+			if len(onlyDigits(p)) > 10 {
+				t.Fatalf("masked number %q shows more than 10 digits", p)
+			}
+		}
+		if masked == nil {
+			return
+		}
+		if _, again := ScreenEvent(masked); again != nil {
+			t.Fatalf("the masked payload %s still carries %q", masked, again)
+		}
+		if utf8.Valid(event) && !utf8.Valid(masked) {
+			t.Fatalf("masking broke UTF-8: %q", masked)
+		}
+	})
+}
+
+// panDigitForms write one digit (its value added to each): ASCII, full-width,
+// Arabic-Indic, extended Arabic-Indic, Devanagari, Bengali, Thai, mathematical bold,
+// superscript (through NFKC), and the same as JSON escapes.
+var panDigitForms = []func(d int) string{
+	func(d int) string { return string(rune('0' + d)) },
+	func(d int) string { return string(rune(0xff10 + d)) },
+	func(d int) string { return string(rune(0x0660 + d)) },
+	func(d int) string { return string(rune(0x06f0 + d)) },
+	func(d int) string { return string(rune(0x0966 + d)) },
+	func(d int) string { return string(rune(0x09e6 + d)) },
+	func(d int) string { return string(rune(0x0e50 + d)) },
+	func(d int) string { return string(rune(0x1d7ce + d)) },
+	func(d int) string { return superscript(string(rune('0' + d))) },
+	func(d int) string { return fmt.Sprintf(`\u%04x`, '0'+d) },
+	func(d int) string { return fmt.Sprintf(`\u%04x`, 0xff10+d) },
+}
+
+// panSeparators go between groups (or, for the invisible ones, between digits).
+var panSeparators = []string{"", " ", "-", ".", "\u00a0", "\u202f", "\u2007", "\u3000", "\u2009",
+	"\u2013", "\u2011", "\u2212", "\uff0d", "\u00b7", "\uff0e", `\u00a0`, `\u2007`, "\u200b", "\u00ad", "\u2060", `\u200b`}
+
+// writePAN writes pan with each digit in a form chosen by look's bits and sep between
+// groups of four (the last group of at least three).
+func writePAN(pan string, look, sep uint16) string {
+	var groups []string
+	for i := 0; i < len(pan); i += 4 {
+		groups = append(groups, pan[i:min(i+4, len(pan))])
+	}
+	if last := groups[len(groups)-1]; len(last) < 3 {
+		groups = append(groups[:len(groups)-2], groups[len(groups)-2]+last)
+	}
+	s := panSeparators[int(sep)%len(panSeparators)]
+	var b strings.Builder
+	k := 0
+	for g, group := range groups {
+		if g > 0 {
+			b.WriteString(s)
+		}
+		for _, c := range group {
+			// look picks one form for all, or a mix that changes digit by digit.
+			form := int(look) % len(panDigitForms)
+			if look&0x100 != 0 {
+				form = (int(look) + k*int(look>>9|1)) % len(panDigitForms)
+			}
+			b.WriteString(panDigitForms[form](int(c - '0')))
+			k++
+		}
+	}
+	return b.String()
+}
+
+// injectPAN puts pan into the JSON event data at a place chosen by where: inside a
+// string (a value or a member name), as a new member name, as a new member value, or as
+// a number with an exponent. It returns the event and a description of the form.
+func injectPAN(t *testing.T, data []byte, pan string, look, sep, where uint16) (event []byte, form string) {
+	t.Helper()
+	var strs, objs []int // where each string token starts, where each object's '{' ends
+	dec := jsontext.NewDecoder(bytes.NewReader(data), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	for {
+		k := dec.PeekKind()
+		if k == 0 {
+			break
+		}
+		if k == '"' {
+			v, err := dec.ReadValue()
+			if err != nil {
+				t.Fatal(err)
+			}
+			strs = append(strs, int(dec.InputOffset())-len(v))
+			continue
+		}
+		if _, err := dec.ReadToken(); err != nil {
+			t.Fatal(err)
+		}
+		if k == '{' {
+			objs = append(objs, int(dec.InputOffset()))
+		}
+	}
+	if len(objs) == 0 {
+		data = []byte(`{"x":` + string(data) + `}`)
+		strs, objs = append([]int{1}, shift(strs, 5)...), []int{1}
+	}
+	text := writePAN(pan, look, sep)
+	insert := func(at int, s string) []byte {
+		return []byte(string(data[:at]) + s + string(data[at:]))
+	}
+	member := func(m string) []byte {
+		at := objs[int(where/4)%len(objs)]
+		if rest := bytes.TrimLeft(data[at:], " \t\r\n"); len(rest) > 0 && rest[0] != '}' {
+			m += ","
+		}
+		return insert(at, m)
+	}
+	switch where % 4 {
+	case 0:
+		if len(strs) == 0 {
+			return member(`"` + text + `": 1`), "as a member name " + text
+		}
+		at := strs[int(where/4)%len(strs)] + 1
+		return insert(at, "|"+text+"|"), "in a string as " + text
+	case 1:
+		return member(`"` + text + `": 1`), "as a member name " + text
+	case 2:
+		return member(`"note": "` + text + `"`), "as a member value " + text
+	}
+	if pan[0] == '0' { // a JSON number has no leading zero, and no card number starts with one
+		return member(`"note": "` + text + `"`), "as a member value " + text
+	}
+	num := fmt.Sprintf("%s.%se%d", pan[:1], pan[1:], len(pan)-1)
+	return member(`"n": ` + num), "as the number " + num
+}
+
+func shift(offsets []int, by int) []int {
+	for i := range offsets {
+		offsets[i] += by
+	}
+	return offsets
 }

@@ -1,5 +1,7 @@
 package rules
 
+import "unicode/utf8"
+
 // A PAN (primary account number) is 13 to 19 digits with a valid Luhn check digit.
 // Banks must send card tokens, never PANs; cardwatch refuses any event that carries one
 // and masks it before the event goes anywhere (DLQ included).
@@ -14,13 +16,34 @@ const (
 //
 // A run is checked whole, never window by window: a 23-digit acquirer reference number
 // or any long reference holds a "Luhn-valid" 13–19 digit window nine times in ten, and
-// refusing such events would lose alerts. Digits grouped by single spaces or dashes the
-// way card numbers are written (groups of 3 to 6: "4111 1111 1111 1111", "3782 822463
-// 10005") count as one run, and any such groups in a row that make 13–19 digits count,
-// so a grouped PAN followed by more digits ("... 1111 2026") is still found; an 8-digit
-// group, as in a UUID, breaks the grouping.
+// refusing such events would lose alerts. Digits grouped by single spaces, dashes or dots
+// the way card numbers are written (groups of 3 to 6: "4111 1111 1111 1111", "3782
+// 822463 10005") count as one run, and any such groups in a row that make 13–19 digits
+// count, so a grouped PAN followed by more digits ("... 1111 2026") is still found; an
+// 8-digit group, as in a UUID, breaks the grouping.
+//
+// Digits are read the way a person reads them, since that is what an SMS or a Slack
+// message shows: any Unicode decimal digit ("４１１１", "٤١١١") or a character NFKC turns
+// into one is a digit; any Unicode space (no-break, narrow, figure), dash or dot is a
+// separator; a character that shows nothing (zero-width space, soft hyphen, a combining
+// mark) is passed over, so "4111\u200b1111..." is one run.
 func FindPANs(b []byte) [][2]int {
-	var found [][2]int
+	if found, ascii := findASCII(b); ascii {
+		return found
+	}
+	v := readView(b)
+	found, _ := findASCII(v.text)
+	for k, h := range found {
+		last := v.at[h[1]-1]
+		_, size := utf8.DecodeRune(b[last:])
+		found[k] = [2]int{int(v.at[h[0]]), int(last) + size}
+	}
+	return found
+}
+
+// findASCII is FindPANs on text that is all ASCII; it gives up (ascii false) at the first
+// byte that is not, since the quiet path is ASCII and must not pay for Unicode.
+func findASCII(b []byte) (found [][2]int, ascii bool) {
 	var groups [8][2]int // the card-like groups in a row being collected
 	n := 0
 	flush := func() {
@@ -36,6 +59,9 @@ func FindPANs(b []byte) [][2]int {
 			continue
 		}
 		if !isDigit(b[i]) {
+			if b[i] >= utf8.RuneSelf {
+				return nil, false
+			}
 			flush()
 			i++
 			continue
@@ -57,7 +83,7 @@ func FindPANs(b []byte) [][2]int {
 			flush()
 		}
 		// Grouping goes on only across a single separator followed by a digit.
-		if end+1 < len(b) && (b[end] == ' ' || b[end] == '-') && isDigit(b[end+1]) {
+		if end+1 < len(b) && isSeparator(b[end]) && isDigit(b[end+1]) {
 			i = end + 1
 			continue
 		}
@@ -65,8 +91,10 @@ func FindPANs(b []byte) [][2]int {
 		i = end
 	}
 	flush()
-	return found
+	return found, true
 }
+
+func isSeparator(c byte) bool { return c == ' ' || c == '-' || c == '.' }
 
 const uuidSize = 36
 
@@ -145,39 +173,67 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // MaskPAN masks a PAN the way PCI DSS allows it to be shown: the first six and last four
 // digits at most, every other digit as '*'; separators are kept.
-func MaskPAN(pan []byte) []byte {
-	out := append([]byte(nil), pan...)
+func MaskPAN(pan []byte) []byte { return appendMasked(nil, pan) }
+
+// appendMasked appends pan masked to out. A digit written in more than one byte
+// ("４") becomes one '*'.
+func appendMasked(out, pan []byte) []byte {
 	total := 0
-	for _, c := range out {
+	for i := 0; i < len(pan); {
+		c, size := panRuneAt(pan, i)
 		if isDigit(c) {
 			total++
 		}
+		i += size
 	}
 	seen := 0
-	for i, c := range out {
-		if !isDigit(c) {
-			continue
+	for i := 0; i < len(pan); {
+		c, size := panRuneAt(pan, i)
+		switch {
+		case !isDigit(c):
+			out = append(out, pan[i:i+size]...)
+		case seen >= 6 && seen < total-4:
+			out = append(out, '*')
+			seen++
+		default:
+			out = append(out, pan[i:i+size]...)
+			seen++
 		}
-		if seen >= 6 && seen < total-4 {
-			out[i] = '*'
-		}
-		seen++
+		i += size
 	}
 	return out
 }
 
 // MaskPANs returns a copy of b with every PAN masked, and the masked PANs themselves
-// (for the DLQ reason). It returns b itself, and no PANs, when there is nothing to mask.
+// (for the DLQ reason, written with ASCII digits and separators). It returns b itself,
+// and no PANs, when there is nothing to mask. The copy is as long as b unless a masked
+// digit took more than one byte.
 func MaskPANs(b []byte) (masked []byte, pans []string) {
 	hits := FindPANs(b)
 	if len(hits) == 0 {
 		return b, nil
 	}
-	masked = append([]byte(nil), b...)
-	for _, h := range hits {
-		m := MaskPAN(b[h[0]:h[1]])
-		copy(masked[h[0]:h[1]], m)
-		pans = append(pans, string(m))
+	masked = maskHits(b, hits, func(pan []byte) {
+		pans = append(pans, string(MaskPAN(readView(pan).text)))
+	})
+	// The digits a mask keeps can make, with groups beside them, a run that reads as
+	// another number ("0000 000 00000000000000" masked is "0000 000 000000****0000"):
+	// mask until none is left. Each round masks digits away, so it ends.
+	for hits = FindPANs(masked); len(hits) > 0; hits = FindPANs(masked) {
+		masked = maskHits(masked, hits, func([]byte) {})
 	}
 	return masked, pans
+}
+
+// maskHits returns a copy of b with the PANs at hits masked, calling found with each.
+func maskHits(b []byte, hits [][2]int, found func(pan []byte)) []byte {
+	masked := make([]byte, 0, len(b))
+	prev := 0
+	for _, h := range hits {
+		masked = append(masked, b[prev:h[0]]...)
+		masked = appendMasked(masked, b[h[0]:h[1]])
+		found(b[h[0]:h[1]])
+		prev = h[1]
+	}
+	return append(masked, b[prev:]...)
 }

@@ -109,6 +109,10 @@ func TestFindPANsFinds(t *testing.T) {
 		{"19 digits", pan19, []string{pan19}},
 		{"grouped by spaces", "4111 1111 1111 1111", []string{"4111 1111 1111 1111"}},
 		{"grouped by dashes", "4111-1111-1111-1111", []string{"4111-1111-1111-1111"}},
+		{"grouped by dots", "4111.1111.1111.1111", []string{"4111.1111.1111.1111"}},
+		{"grouped by no-break spaces", "4111\u00a01111\u00a01111\u00a01111", []string{"4111\u00a01111\u00a01111\u00a01111"}},
+		{"full-width digits", "\uff14\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11", []string{"\uff14\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11"}},
+		{"after a full-width letter", "\uff41 4111111111111111", []string{"4111111111111111"}},
 		{"Amex grouping", "3782 822463 10005", []string{"3782 822463 10005"}},
 		{"in a sentence", "card 4111 1111 1111 1111 declined", []string{"4111 1111 1111 1111"}},
 		{"in a JSON string", `{"note":"4111111111111111"}`, []string{"4111111111111111"}},
@@ -152,8 +156,10 @@ func TestFindPANsIgnores(t *testing.T) {
 		{"12 digits Luhn-valid", luhnComplete("12345678901")},
 		{"phone number", "+15551230001"},
 		{"groups apart by two spaces", "4111  1111  1111  1111"},
-		{"groups apart by a dot", "4111.1111.1111.1111"},
 		{"trailing separator", "4111-1111-1111-111-"},
+		{"groups apart by a comma", "4111,1111,1111,1111"}, // a JSON list of codes
+		{"full-width Luhn-invalid", "\uff14\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff12"},
+		{"full-width 20 digits", "\uff14\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff10\uff10\uff10\uff10"},
 		{"empty", ""},
 	}
 	for _, tt := range tests {

@@ -143,6 +143,10 @@ func (v Value) List(key string, conv func(Value) (string, error)) ([]string, err
 			errs = append(errs, lv.Errorf("must be a list"))
 			continue
 		}
+		if len(val.Content) > MaxListItems {
+			errs = append(errs, lv.Errorf("has %d items; at most %d are allowed", len(val.Content), MaxListItems))
+			continue
+		}
 		for j, item := range val.Content {
 			s, err := conv(lv.child(item, fmt.Sprintf("%s[%d]", lv.path, j)))
 			if err != nil {

@@ -1,18 +1,21 @@
 package subscribers
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cardwatch/cardwatch/notifiers"
 	"github.com/cardwatch/cardwatch/rules"
 )
 
@@ -27,10 +30,29 @@ type AlertRecord struct {
 	Answer *rules.Report `json:"answer,omitempty"`
 	// Reported is true once the answer is on the bank's report feed.
 	Reported bool `json:"reported,omitempty"`
+	// Correction is a fraud report given after an "it was me" Answer, nil until there is
+	// one; there is at most one, and it stands over the Answer.
+	Correction *rules.Report `json:"correction,omitempty"`
+	// CorrectionReported is true once the correction is on the bank's report feed.
+	CorrectionReported bool `json:"correction_reported,omitempty"`
+}
+
+// Standing is the answer that counts: the correction if there is one, else the first
+// answer, else nil.
+func (r *AlertRecord) Standing() *rules.Report {
+	if r.Correction != nil {
+		return r.Correction
+	}
+	return r.Answer
 }
 
 // AlertStore keeps AlertRecords in a JetStream key-value bucket, so that every instance
 // sees them, they survive restarts, and they expire with the retention.
+//
+// Each record is sealed with a MAC under the signing key, and Get returns only records
+// whose seal holds: whoever else can write to the bucket (an open embedded server, a user
+// given too wide permissions) can write bytes there, never an alert that cardwatch will
+// deliver, answer or report.
 type AlertStore struct {
 	kv  jetstream.KeyValue
 	key []byte
@@ -39,6 +61,9 @@ type AlertStore struct {
 // OpenAlertStore opens (or creates) the alert bucket. key keys the hashes that index
 // alerts by phone number, so that the numbers cannot be recovered from the keys.
 func OpenAlertStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig, key []byte) (*AlertStore, error) {
+	if len(key) == 0 {
+		return nil, errors.New("alert store: no signing key to seal records with")
+	}
 	kv, err := openBucket(ctx, js, BucketAlerts, "alerts and their answers", cfg)
 	if err != nil {
 		return nil, err
@@ -49,8 +74,64 @@ func OpenAlertStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig
 // ErrNoAlert is returned for an alert id cardwatch does not have (never raised, or expired).
 var ErrNoAlert = errors.New("no such alert")
 
-// Get returns the record of an alert and its revision.
+// ErrUnsealed is returned for a record in the bucket that cardwatch did not write: its
+// seal is missing or wrong (forged, altered, or written under another signing key).
+var ErrUnsealed = errors.New("alert record is not sealed with this signing key")
+
+// sealedRecord is how a record is kept: its JSON exactly as sealed, and the seal.
+type sealedRecord struct {
+	Record json.RawMessage `json:"record"`
+	Seal   []byte          `json:"seal"`
+}
+
+// sealMAC is the seal of a record's JSON.
+func (s *AlertStore) sealMAC(record []byte) []byte {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte("cardwatch alert record v1\x00"))
+	m.Write(record)
+	return m.Sum(nil)
+}
+
+// seal encodes a record for the bucket.
+func (s *AlertStore) seal(r *AlertRecord) ([]byte, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode alert record: %w", err)
+	}
+	out, err := json.Marshal(sealedRecord{Record: b, Seal: s.sealMAC(b)})
+	if err != nil {
+		return nil, fmt.Errorf("encode alert record: %w", err)
+	}
+	return out, nil
+}
+
+// open decodes a record from the bucket, if its seal holds and it is the record of id.
+func (s *AlertStore) open(id string, v []byte) (*AlertRecord, error) {
+	var sr sealedRecord
+	if err := json.Unmarshal(v, &sr); err != nil || len(sr.Record) == 0 {
+		return nil, ErrUnsealed
+	}
+	if !hmac.Equal(sr.Seal, s.sealMAC(sr.Record)) {
+		return nil, ErrUnsealed
+	}
+	var r AlertRecord
+	if err := json.Unmarshal(sr.Record, &r); err != nil {
+		return nil, fmt.Errorf("decode alert record: %w", err)
+	}
+	// A sealed record copied under another alert's key is not that alert.
+	if r.Alert.ID != id {
+		return nil, ErrUnsealed
+	}
+	return &r, nil
+}
+
+// Get returns the record of an alert and its revision: ErrNoAlert when there is none,
+// ErrUnsealed when what the bucket holds is not cardwatch's.
 func (s *AlertStore) Get(ctx context.Context, alertID string) (*AlertRecord, uint64, error) {
+	if _, ok := rules.ParseAlertID(alertID); !ok {
+		// Not a key cardwatch makes (and maybe not a valid key at all).
+		return nil, 0, ErrNoAlert
+	}
 	e, err := s.kv.Get(ctx, alertID)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, 0, ErrNoAlert
@@ -58,19 +139,19 @@ func (s *AlertStore) Get(ctx context.Context, alertID string) (*AlertRecord, uin
 	if err != nil {
 		return nil, 0, fmt.Errorf("get alert: %w", err)
 	}
-	var r AlertRecord
-	if err := json.Unmarshal(e.Value(), &r); err != nil {
-		return nil, 0, fmt.Errorf("decode alert record: %w", err)
+	r, err := s.open(alertID, e.Value())
+	if err != nil {
+		return nil, 0, err
 	}
-	return &r, e.Revision(), nil
+	return r, e.Revision(), nil
 }
 
 // Create stores a new record and reports whether it did; false, with no error, means
 // a record for the alert was there already.
 func (s *AlertStore) Create(ctx context.Context, r *AlertRecord) (bool, error) {
-	b, err := json.Marshal(r)
+	b, err := s.seal(r)
 	if err != nil {
-		return false, fmt.Errorf("encode alert record: %w", err)
+		return false, err
 	}
 	if _, err := s.kv.Create(ctx, r.Alert.ID, b); err != nil {
 		if isRevisionConflict(err) {
@@ -84,9 +165,9 @@ func (s *AlertStore) Create(ctx context.Context, r *AlertRecord) (bool, error) {
 // Update replaces a record if it is still at revision rev, so that two instances
 // answering the same alert at once cannot both win.
 func (s *AlertStore) Update(ctx context.Context, r *AlertRecord, rev uint64) (uint64, error) {
-	b, err := json.Marshal(r)
+	b, err := s.seal(r)
 	if err != nil {
-		return 0, fmt.Errorf("encode alert record: %w", err)
+		return 0, err
 	}
 	rev, err = s.kv.Update(ctx, r.Alert.ID, b, rev)
 	if err != nil {
@@ -104,37 +185,206 @@ func (s *AlertStore) phonePrefix(phone string) string {
 	return "phone." + hex.EncodeToString(m.Sum(nil)[:16])
 }
 
-// IndexPhone records that an alert goes to a phone number, so that an SMS reply can find
-// it. Each alert is a key of its own under the number's prefix: one blind write, no
-// read-modify-write that instances sending to one number would contend on.
-func (s *AlertStore) IndexPhone(ctx context.Context, phone, alertID string) error {
-	if _, err := s.kv.Put(ctx, s.phonePrefix(phone)+"."+alertID, []byte(alertID)); err != nil {
-		return fmt.Errorf("write phone index: %w", err)
-	}
-	return nil
+// PhoneEntry is one alert of a phone number's index: the alert and the reply code its
+// SMS carries.
+type PhoneEntry struct {
+	// AlertID is the alert sent to the number.
+	AlertID string
+	// Code is its reply code; "" for an entry written before reply codes.
+	Code string
 }
 
-// phonesKept is how many of a number's alerts an SMS reply looks through, newest first:
-// enough for a burst of fraud, few enough to read on every reply.
-const phonesKept = 20
+// phoneValue is a phone index entry's value. Entries written before reply codes hold the
+// bare alert id.
+type phoneValue struct {
+	AlertID string `json:"alert_id"`
+	Code    string `json:"code"`
+}
 
-// AlertsOfPhone returns the ids of the latest alerts sent to a phone number, newest
-// first.
-func (s *AlertStore) AlertsOfPhone(ctx context.Context, phone string) ([]string, error) {
-	prefix := s.phonePrefix(phone) + "."
-	l, err := s.kv.ListKeysFiltered(ctx, prefix+"*")
+func decodePhoneValue(b []byte) PhoneEntry {
+	var v phoneValue
+	if json.Unmarshal(b, &v) != nil {
+		return PhoneEntry{AlertID: string(b)}
+	}
+	return PhoneEntry{AlertID: v.AlertID, Code: v.Code}
+}
+
+// IndexPhone records that an alert goes to a phone number, so that an SMS reply can find
+// it, and returns the alert's reply code, to be put in the SMS. Each alert is a key of its
+// own under the number's prefix: one write, no read-modify-write that instances sending
+// to one number would contend on. Called again for the same alert (a redelivery), it
+// returns the code already given.
+//
+// The code differs from those of the number's phonesKept latest alerts, the ones a reply
+// looks through. Two instances indexing alerts for one number at once may pick the same
+// code; each reads the index back after its write, and the later write (the higher
+// revision) picks again, before its SMS has gone.
+func (s *AlertStore) IndexPhone(ctx context.Context, phone, alertID string) (string, error) {
+	prefix := s.phonePrefix(phone)
+	key := prefix + "." + alertID
+	if e, err := s.kv.Get(ctx, key); err == nil {
+		if got := decodePhoneValue(e.Value()); got.Code != "" {
+			return got.Code, nil
+		}
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", fmt.Errorf("read phone index: %w", err)
+	}
+	taken := map[string]bool{}
+	for attempt := range 10 {
+		entries, err := s.phoneEntries(ctx, prefix)
+		if err != nil {
+			return "", err
+		}
+		for _, e := range entries[max(0, len(entries)-phonesKept):] {
+			if e.AlertID != alertID {
+				taken[e.Code] = true
+			}
+		}
+		code := s.pickCode(alertID, attempt, taken)
+		b, err := json.Marshal(phoneValue{AlertID: alertID, Code: code})
+		if err != nil {
+			return "", err
+		}
+		rev, err := s.kv.Put(ctx, key, b)
+		if err != nil {
+			return "", fmt.Errorf("write phone index: %w", err)
+		}
+		entries, err = s.phoneEntries(ctx, prefix)
+		if err != nil {
+			return "", err
+		}
+		if !codeClash(entries, alertID, code, rev) {
+			return code, nil
+		}
+		taken[code] = true
+	}
+	return "", errors.New("write phone index: no reply code left free after 10 tries")
+}
+
+// pickCode is the first code free of taken, from a start derived from the alert id and
+// the attempt (a keyed hash, like the phone prefix), so that two instances indexing the
+// same alert pick the same code, two alerts rarely start on the same one, and two alerts
+// that clashed do not walk into each other again.
+func (s *AlertStore) pickCode(alertID string, attempt int, taken map[string]bool) string {
+	m := hmac.New(sha256.New, s.key)
+	fmt.Fprintf(m, "cardwatch reply code\x00%s\x00%d", alertID, attempt)
+	start := int(binary.BigEndian.Uint32(m.Sum(nil)) % uint32(notifiers.NumReplyCodes))
+	for i := range notifiers.NumReplyCodes {
+		if c := notifiers.ReplyCode(start + i); !taken[c] {
+			return c
+		}
+	}
+	return notifiers.ReplyCode(start) // unreachable while phonesKept < NumReplyCodes
+}
+
+// phoneRev is a phone index entry and the revision it was written at.
+type phoneRev struct {
+	PhoneEntry
+	rev uint64
+}
+
+// codeClash reports whether an alert written before ours (at revision rev), among the
+// phonesKept-1 before it, has our code: the earlier write keeps it.
+func codeClash(entries []phoneRev, alertID, code string, rev uint64) bool {
+	var before []phoneRev
+	for _, e := range entries {
+		if e.rev < rev && e.AlertID != alertID {
+			before = append(before, e)
+		}
+	}
+	for _, e := range before[max(0, len(before)-(phonesKept-1)):] {
+		if e.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// phoneEntries reads a number's index, oldest write first.
+func (s *AlertStore) phoneEntries(ctx context.Context, prefix string) ([]phoneRev, error) {
+	w, err := s.kv.Watch(ctx, prefix+".*", jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, fmt.Errorf("read phone index: %w", err)
 	}
-	defer l.Stop()
-	var ids []string
-	for k := range l.Keys() {
-		ids = append(ids, strings.TrimPrefix(k, prefix))
+	defer func() { _ = w.Stop() }()
+	var out []phoneRev
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, errors.New("read phone index: watch closed")
+			}
+			if e == nil { // every current entry has been sent
+				// The watch sends the latest value of each key in the order they were
+				// written; sort anyway, the clash check depends on it.
+				slices.SortFunc(out, func(a, b phoneRev) int { return cmp.Compare(a.rev, b.rev) })
+				return out, nil
+			}
+			out = append(out, phoneRev{decodePhoneValue(e.Value()), e.Revision()})
+		case <-ctx.Done():
+			return nil, fmt.Errorf("read phone index: %w", ctx.Err())
+		}
 	}
-	// Keys come in the order they were written.
-	slices.Reverse(ids)
-	ids = slices.Compact(ids)
-	return ids[:min(len(ids), phonesKept)], nil
+}
+
+// phonesKept is how many of a number's alerts an SMS reply looks through, newest first:
+// enough for a burst of fraud, few enough to read on every reply, and far fewer than
+// the reply codes, so that they all have codes of their own.
+const phonesKept = 20
+
+// AlertsOfPhone returns the latest alerts sent to a phone number, newest first, with
+// their reply codes.
+func (s *AlertStore) AlertsOfPhone(ctx context.Context, phone string) ([]PhoneEntry, error) {
+	entries, err := s.phoneEntries(ctx, s.phonePrefix(phone))
+	if err != nil {
+		return nil, err
+	}
+	slices.Reverse(entries)
+	var out []PhoneEntry
+	seen := map[string]bool{}
+	for _, e := range entries {
+		if len(out) == phonesKept {
+			break
+		}
+		if e.AlertID == "" || seen[e.AlertID] {
+			continue
+		}
+		seen[e.AlertID] = true
+		out = append(out, e.PhoneEntry)
+	}
+	return out, nil
+}
+
+// inboundKey is the key that records an inbound message by its provider's id. Ids are
+// checked by the channel (Twilio's are SM or MM and 32 hex digits); a key holds no more
+// than letters and digits either way.
+func inboundKey(channel, id string) (string, bool) {
+	if id == "" || len(id) > 64 {
+		return "", false
+	}
+	for _, c := range id {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return "", false
+		}
+	}
+	return "inbound." + channel + "." + id, true
+}
+
+// FirstMessage records an inbound message's provider id and reports whether it is new:
+// a key-value create, which only the first of any number of instances can win, kept as
+// long as the bucket keeps anything (the retention).
+func (s *AlertStore) FirstMessage(ctx context.Context, channel, id string, at time.Time) (bool, error) {
+	key, ok := inboundKey(channel, id)
+	if !ok {
+		return false, errors.New("record inbound message: malformed message id")
+	}
+	if _, err := s.kv.Create(ctx, key, []byte(at.UTC().Format(time.RFC3339))); err != nil {
+		if isRevisionConflict(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("record inbound message: %w", err)
+	}
+	return true, nil
 }
 
 // isRevisionConflict reports whether a key-value write lost a race (Create of an

@@ -1,12 +1,14 @@
 package subscribers
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,9 +31,13 @@ type Deliverer struct {
 	Rules *atomic.Pointer[rules.Book]
 	// Dispatcher sends on the channels.
 	Dispatcher *notifiers.Dispatcher
-	// Alerts indexes the phone number an alert goes to, before it goes, so that an SMS
-	// reply finds its alert. (The alert's record is stored before the alert is published.)
+	// Alerts holds the sealed record of every alert cardwatch raised (stored before the
+	// alert is published): what is delivered is the record, the message on the feed only
+	// names it. It also indexes the phone number an alert goes to, before it goes, so
+	// that an SMS reply finds its alert.
 	Alerts *AlertStore
+	// Metrics counts what the feed held that cardwatch did not raise.
+	Metrics *Metrics
 	// Log gets one line per event that matters.
 	Log *slog.Logger
 	// Durable is the consumer's name, shared by every instance.
@@ -108,11 +114,15 @@ func (d *Deliverer) Handle(ctx context.Context, msg jetstream.Msg) {
 	} else {
 		_ = msg.InProgress()
 	}
-	var a rules.Alert
-	if err := json.Unmarshal(msg.Data(), &a); err != nil || a.ID == "" {
-		// Only cardwatch publishes here; an unreadable alert will not improve with retries.
-		d.Log.Error("unreadable alert on the alert feed, skipped", "err", err)
-		_ = msg.Term()
+	a, err := d.raised(ctx, msg)
+	if err != nil {
+		var ref *refusal
+		if errors.As(err, &ref) {
+			d.refuse(ctx, msg, ref, attempt)
+			return
+		}
+		d.Log.Warn("alert not sent yet: its record could not be read", "err", err)
+		ackOrRetry(msg, err, attempt)
 		return
 	}
 	// One copy of an alert at a time in this process: a redelivery that overtakes a slow
@@ -146,17 +156,102 @@ func (d *Deliverer) Handle(ctx context.Context, msg jetstream.Msg) {
 		ackOrRetry(msg, err, attempt)
 		return
 	}
-	if h.Notify.SMS != "" && d.Alerts != nil {
+	code := ""
+	if h.Notify.SMS != "" {
 		// Before the SMS goes: the cardholder may reply at once, and the reply must find
-		// this alert.
-		if err := d.Alerts.IndexPhone(ctx, h.Notify.SMS, a.ID); err != nil {
+		// this alert, by the reply code the SMS carries.
+		c, err := d.Alerts.IndexPhone(ctx, h.Notify.SMS, a.ID)
+		if err != nil {
 			d.Log.Warn("alert not sent yet: phone index not written", "alert", a.ID, "err", err)
 			ackOrRetry(msg, err, attempt)
 			return
 		}
+		code = c
 	}
-	err := d.Dispatcher.Dispatch(ctx, notifiers.Message{Alert: &a, Cardholder: h}, attempt)
+	err = d.Dispatcher.Dispatch(ctx, notifiers.Message{Alert: a, Cardholder: h, ReplyCode: code}, attempt)
 	ackOrRetry(msg, err, attempt)
+}
+
+// refusal is why a message on the alert feed is not an alert cardwatch raised.
+type refusal struct {
+	why    string // a RefusedAlerts label
+	reason string // for the DLQ entry, in an operator's words
+}
+
+func (r *refusal) Error() string { return r.reason }
+
+// raised returns the alert a message on the feed stands for, as cardwatch raised it: the
+// message only names it. The alert is the sealed record of the alert store, for the bank
+// of the subject, with the same contents as the message; its report link is the one
+// cardwatch built from the id and the signing key when it raised the alert, sealed with
+// it. Anything else on the feed is a *refusal.
+func (d *Deliverer) raised(ctx context.Context, msg jetstream.Msg) (*rules.Alert, error) {
+	var claimed rules.Alert
+	if err := json.Unmarshal(msg.Data(), &claimed); err != nil || claimed.ID == "" {
+		return nil, &refusal{RefusedUnreadable, "not an alert: the message has no alert id or is not an alert's JSON"}
+	}
+	rec, _, err := d.Alerts.Get(ctx, claimed.ID)
+	switch {
+	case errors.Is(err, ErrNoAlert):
+		return nil, &refusal{RefusedUnknown, "cardwatch raised no alert " + quoteID(claimed.ID) + " (or it is past the retention): not delivered"}
+	case errors.Is(err, ErrUnsealed):
+		return nil, &refusal{RefusedUnsealed, "the record of alert " + quoteID(claimed.ID) +
+			" is not sealed with this signing key (forged in the bucket, or raised under another CARDWATCH_SIGNING_KEY): not delivered"}
+	case err != nil:
+		return nil, err
+	}
+	a := rec.Alert
+	if bank, _ := d.Subjects.ParseAlerts(msg.Subject()); bank != a.Bank || claimed.Bank != a.Bank {
+		return nil, &refusal{RefusedBank, "alert " + a.ID + " is not this bank's, or the message names another bank: not delivered"}
+	}
+	if !sameAlert(&claimed, &a) {
+		return nil, &refusal{RefusedAltered, "the message names alert " + a.ID + " but its contents are not the alert cardwatch raised: not delivered"}
+	}
+	return &a, nil
+}
+
+// sameAlert reports whether two alerts have the same contents, as cardwatch encodes them.
+func sameAlert(x, y *rules.Alert) bool {
+	bx, err1 := json.Marshal(x)
+	by, err2 := json.Marshal(y)
+	return err1 == nil && err2 == nil && bytes.Equal(bx, by)
+}
+
+// quoteID shows an id from a message in a DLQ reason: quoted, and cut when it is long,
+// since anyone may have written it.
+func quoteID(id string) string {
+	if len(id) > 40 {
+		id = id[:40] + "..."
+	}
+	return strconv.Quote(id)
+}
+
+// refuse keeps a message that is not one of cardwatch's alerts from any cardholder: it
+// is counted, put on the DLQ of the subject's bank with why, and terminated.
+func (d *Deliverer) refuse(ctx context.Context, msg jetstream.Msg, ref *refusal, attempt int) {
+	bank, ok := d.Subjects.ParseAlerts(msg.Subject())
+	if !ok {
+		bank = UnroutedBank
+	}
+	seq := uint64(0)
+	received := time.Time{}
+	if meta, err := msg.Metadata(); err == nil {
+		seq, received = meta.Sequence.Stream, meta.Timestamp
+	}
+	maskedSubj, _ := rules.MaskPANs([]byte(msg.Subject()))
+	masked, _ := rules.MaskPANs(msg.Data())
+	dl := &DeadLetter{Bank: bank, Subject: string(maskedSubj), Kind: KindForgedAlert, Reason: ref.reason,
+		StreamSeq: seq, ReceivedAt: received, RefusedAt: time.Now().UTC()}
+	dl.setPayload(masked)
+	if err := publishJSON(ctx, d.JS, d.Subjects.DLQ(bank), fmt.Sprintf("dlq.%s.%d", StreamAlerts, seq), dl); err != nil {
+		d.Log.Warn("refused alert not yet on the DLQ, will retry", "err", err)
+		ackOrRetry(msg, err, attempt)
+		return
+	}
+	d.Metrics.RefusedAlerts.WithLabelValues(ref.why).Inc()
+	d.Metrics.DLQ.WithLabelValues(dl.Kind).Inc()
+	d.Log.Warn("message on the alert feed refused: cardwatch did not raise it", "bank", bank, "why", ref.why, "stream_seq", seq)
+	_ = msg.Term()
 }
 
 func ackOrRetry(msg jetstream.Msg, err error, attempt int) {

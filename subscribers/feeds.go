@@ -34,7 +34,8 @@ type DeadLetter struct {
 	// Reason says what is wrong, in words an operator can act on.
 	Reason string `json:"reason"`
 	// Kind is a short machine-readable class: "pan", "invalid", "oversize", "subject",
-	// or "undelivered" for an alert no channel could deliver.
+	// "undelivered" for an alert no channel could deliver, or "forged_alert" for a message
+	// on the alert feed that cardwatch did not raise.
 	Kind string `json:"kind"`
 	// Payload is the event as received when it is UTF-8 (card numbers masked).
 	Payload string `json:"payload,omitempty"`
@@ -42,12 +43,21 @@ type DeadLetter struct {
 	PayloadBase64 []byte `json:"payload_base64,omitempty"`
 	// Size is the event's size in bytes.
 	Size int `json:"size"`
-	// StreamSeq is the event's sequence in CARDWATCH_TXN, to find it while it is kept.
+	// StreamSeq is the event's sequence in CARDWATCH_TXN, to find it while it is kept
+	// (events of kind "pan" and "oversize" are erased from there once refused).
 	StreamSeq uint64 `json:"stream_seq"`
 	// ReceivedAt is when JetStream stored the event; RefusedAt when cardwatch refused it.
 	ReceivedAt time.Time `json:"received_at"`
 	RefusedAt  time.Time `json:"refused_at"`
 }
+
+// KindForgedAlert is the DLQ kind of a message on the alert feed that cardwatch did not
+// raise: it reached no cardholder.
+const KindForgedAlert = "forged_alert"
+
+// erase reports whether the refused event must not stay in the transaction stream: it
+// carries a card number, or is too large to have been screened for one.
+func (d *DeadLetter) erase() bool { return d.Kind == "pan" || d.Kind == "oversize" }
 
 // setPayload keeps the payload in the readable field when it can.
 func (d *DeadLetter) setPayload(b []byte) {

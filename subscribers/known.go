@@ -150,7 +150,8 @@ func (k *KnownMerchants) Learn(ctx context.Context, bank, card, merchant, source
 }
 
 // Forget makes the merchant unknown again for the card if it became known through the
-// transaction txnID (a fraud report on it), and reports whether it did.
+// transaction txnID, or through an "it was me" answer about it (a fraud report on it, or
+// its correction), and reports whether it did.
 func (k *KnownMerchants) Forget(ctx context.Context, bank, card, merchant, txnID string) (bool, error) {
 	e, err := k.kv.Get(ctx, knownKey(bank, card, merchant))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -160,7 +161,7 @@ func (k *KnownMerchants) Forget(ctx context.Context, bank, card, merchant, txnID
 		return false, fmt.Errorf("forget merchant: %w", err)
 	}
 	var r knownRecord
-	if json.Unmarshal(e.Value(), &r) != nil || r.Source != "txn" || r.TxnID != txnID {
+	if json.Unmarshal(e.Value(), &r) != nil || (r.Source != "txn" && r.Source != "legit") || r.TxnID != txnID {
 		return false, nil
 	}
 	if err := k.kv.Delete(ctx, e.Key(), jetstream.LastRevision(e.Revision())); err != nil {

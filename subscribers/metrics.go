@@ -13,6 +13,12 @@ type Metrics struct {
 	Deliveries *prometheus.CounterVec
 	// DLQ counts DLQ entries by kind.
 	DLQ *prometheus.CounterVec
+	// Erased counts refused events erased from the transaction stream (card numbers,
+	// oversize events), by result: "erased", or "failed" when the server refused.
+	Erased *prometheus.CounterVec
+	// RefusedAlerts counts messages on the alert feed that cardwatch did not raise, and
+	// so did not deliver, by why (the Refused constants).
+	RefusedAlerts *prometheus.CounterVec
 	// Reports counts first answers by verdict and channel.
 	Reports *prometheus.CounterVec
 	// TxnToAlert is the time from a transaction being stored to its alert published.
@@ -35,6 +41,21 @@ const (
 	OutcomeError             = "error"
 )
 
+// Results of erasing a refused event, the values of Erased's result label.
+const (
+	ErasedOK     = "erased"
+	ErasedFailed = "failed"
+)
+
+// Why an alert-feed message was refused, the values of RefusedAlerts' why label.
+const (
+	RefusedUnreadable = "unreadable" // not an alert at all
+	RefusedUnknown    = "unknown"    // no alert of that id was raised
+	RefusedUnsealed   = "unsealed"   // a record cardwatch did not write
+	RefusedBank       = "bank"       // the alert of another bank, or on another bank's subject
+	RefusedAltered    = "altered"    // the id of a real alert with other contents
+)
+
 // NewMetrics makes the metrics and registers them on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
@@ -50,6 +71,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		DLQ: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cardwatch_dlq_total", Help: "Events refused to the DLQ, by kind of problem.",
 		}, []string{"reason"}),
+		Erased: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardwatch_txn_erased_total",
+			Help: "Refused events (card numbers, oversize) erased from the transaction stream, by result; failed ones need an operator.",
+		}, []string{"result"}),
+		RefusedAlerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardwatch_alerts_refused_total",
+			Help: "Messages on the alert feed that cardwatch did not raise (forged, altered, or on another bank's subject), not delivered, by why.",
+		}, []string{"why"}),
 		Reports: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cardwatch_reports_total", Help: "Cardholders' first answers to alerts, by verdict and channel.",
 		}, []string{"verdict", "channel"}),
@@ -71,7 +100,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Transactions, m.Alerts, m.Deliveries, m.DLQ, m.Reports, m.TxnToAlert, m.AlertToSent, m.Pending, m.RulesLoaded)
+		reg.MustRegister(m.Transactions, m.Alerts, m.Deliveries, m.DLQ, m.Erased, m.RefusedAlerts, m.Reports, m.TxnToAlert, m.AlertToSent, m.Pending, m.RulesLoaded)
 	}
 	return m
 }

@@ -51,6 +51,9 @@ type Pipeline struct {
 	Now func() time.Time
 	// Observe, when set, hears each transaction's subject and outcome once handled.
 	Observe func(subject, outcome string)
+
+	txnMu     sync.Mutex
+	txnStream jetstream.Stream // CARDWATCH_TXN, to erase refused events from
 }
 
 func (p *Pipeline) now() time.Time {
@@ -205,7 +208,17 @@ func (p *Pipeline) judge(msg jetstream.Msg) *judgement {
 // learned.
 func (p *Pipeline) act(ctx context.Context, j *judgement) (string, error) {
 	if j.dl != nil {
-		return OutcomeDLQ, p.deadLetter(ctx, j.dl)
+		if err := p.deadLetter(ctx, j.dl); err != nil {
+			return "", err
+		}
+		// Only once its DLQ entry is stored: an event erased and then lost would be a
+		// bank's event refused without a word.
+		if j.dl.erase() {
+			if err := p.erase(ctx, j.dl); err != nil {
+				return "", err
+			}
+		}
+		return OutcomeDLQ, nil
 	}
 	outcome := j.outcome
 	if len(j.reasons) > 0 {
@@ -300,7 +313,7 @@ func (p *Pipeline) screen(subject string, headers map[string][]string, data []by
 		return &DeadLetter{Bank: bank, Subject: string(maskedSubj), Kind: "oversize", Size: len(data),
 			Reason: fmt.Sprintf("event is %d bytes, over the %d byte limit", len(data), rules.MaxEventSize)}
 	}
-	masked, payloadPANs := rules.MaskPANs(data)
+	masked, payloadPANs := rules.ScreenEvent(data)
 	if len(payloadPANs) > 0 {
 		where, pans = append(where, "payload"), append(pans, payloadPANs...)
 	}
@@ -308,7 +321,10 @@ func (p *Pipeline) screen(subject string, headers map[string][]string, data []by
 		dl := &DeadLetter{Bank: bank, Subject: string(maskedSubj), Kind: "pan",
 			Reason: fmt.Sprintf("event carries a card number (%s) in its %s; send card tokens, never card numbers",
 				strings.Join(pans, ", "), strings.Join(where, ", "))}
-		dl.setPayload(masked)
+		if masked != nil { // nil: a number JSON escapes hide cannot be masked in place
+			dl.setPayload(masked)
+		}
+		dl.Size = len(data) // the event's: masking a digit of several bytes shortens it
 		return dl
 	}
 	if !routed {
@@ -318,6 +334,54 @@ func (p *Pipeline) screen(subject string, headers map[string][]string, data []by
 		return dl
 	}
 	return nil
+}
+
+// erase removes a refused event from CARDWATCH_TXN, where the bank's publish stored it,
+// with JetStream's secure delete (the message is overwritten on disk, and deleted on
+// every replica). A server that refuses the delete (a stream made by the bank with
+// DenyDelete, an account without the permission) is logged and counted, and the event
+// acknowledged: its DLQ entry is stored, and retrying would not change the answer.
+func (p *Pipeline) erase(ctx context.Context, dl *DeadLetter) error {
+	if dl.StreamSeq == 0 {
+		p.Metrics.Erased.WithLabelValues(ErasedFailed).Inc()
+		p.Log.Error("refused event not erased from the transaction stream: its stream sequence is unknown", "bank", dl.Bank, "kind", dl.Kind)
+		return nil
+	}
+	s, err := p.txn(ctx)
+	if err != nil {
+		return err
+	}
+	err = s.SecureDeleteMsg(ctx, dl.StreamSeq)
+	if errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful) {
+		// The server answered no; the client keeps only its words. No message there is
+		// an earlier attempt's erase (or its age): done.
+		if _, gerr := s.GetMsg(ctx, dl.StreamSeq); errors.Is(gerr, jetstream.ErrMsgNotFound) {
+			return nil
+		}
+		p.Metrics.Erased.WithLabelValues(ErasedFailed).Inc()
+		p.Log.Error("refused event not erased from the transaction stream: the server refused the delete; erase it by hand",
+			"bank", dl.Bank, "kind", dl.Kind, "stream", StreamTxn, "stream_seq", dl.StreamSeq, "err", err)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("erase refused event %d from %s: %w", dl.StreamSeq, StreamTxn, err)
+	}
+	p.Metrics.Erased.WithLabelValues(ErasedOK).Inc()
+	return nil
+}
+
+// txn returns the transaction stream, looked up once.
+func (p *Pipeline) txn(ctx context.Context) (jetstream.Stream, error) {
+	p.txnMu.Lock()
+	defer p.txnMu.Unlock()
+	if p.txnStream == nil {
+		s, err := p.JS.Stream(ctx, StreamTxn)
+		if err != nil {
+			return nil, fmt.Errorf("look up stream %s: %w", StreamTxn, err)
+		}
+		p.txnStream = s
+	}
+	return p.txnStream, nil
 }
 
 // deadLetter publishes a refused event to its bank's DLQ. The Nats-Msg-Id is the event's

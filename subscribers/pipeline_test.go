@@ -2,6 +2,7 @@ package subscribers
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/cardwatch/cardwatch/rules"
 )
@@ -23,17 +25,19 @@ type txnMsg struct {
 	subject       string
 	data          []byte
 	delivered     uint64
-	acked         bool
+	seq           uint64 // in CARDWATCH_TXN, when the test stored it there
+	acked, nakked bool
 }
 
 func (m *txnMsg) Subject() string      { return m.subject }
 func (m *txnMsg) Data() []byte         { return m.data }
 func (m *txnMsg) Headers() nats.Header { return nil }
 func (m *txnMsg) Metadata() (*jetstream.MsgMetadata, error) {
-	return &jetstream.MsgMetadata{NumDelivered: m.delivered, Timestamp: time.Now()}, nil
+	return &jetstream.MsgMetadata{NumDelivered: m.delivered, Timestamp: time.Now(),
+		Sequence: jetstream.SequencePair{Stream: m.seq}}, nil
 }
 func (m *txnMsg) Ack() error                         { m.acked = true; return nil }
-func (m *txnMsg) NakWithDelay(d time.Duration) error { return nil }
+func (m *txnMsg) NakWithDelay(d time.Duration) error { m.nakked = true; return nil }
 
 const pipelineRules = `
 defaults:
@@ -164,4 +168,79 @@ func TestPipelinePublishesAnAlertWhoseRecordOutlivedACrash(t *testing.T) {
 	if !strings.Contains(string(raw.Data), a.ID) {
 		t.Errorf("the alert on the feed is not the stored one: %s", raw.Data)
 	}
+}
+
+// A bank that made CARDWATCH_TXN itself with DenyDelete: the event with a card number is
+// still refused to the DLQ and acknowledged (a retry would get the same no), and the
+// failed erase is counted and logged for an operator, without the number.
+func TestRefusedEventTheServerWillNotEraseIsCountedNotRetried(t *testing.T) {
+	p, js := newTestPipeline(t)
+	ctx := context.Background()
+	s, err := js.Stream(ctx, StreamTxn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	cfg.DenyDelete = true
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	p.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	data := []byte(strings.Replace(pipelineTxn, `"SHOP"`, `"SHOP 4111111111111111"`, 1))
+	ack, err := js.Publish(ctx, "cardwatch.txn.acme.tok_1", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := &txnMsg{subject: "cardwatch.txn.acme.tok_1", data: data, delivered: 1, seq: ack.Sequence}
+	if got := p.Handle(ctx, msg); got != OutcomeDLQ || !msg.acked || msg.nakked {
+		t.Fatalf("outcome %q, acked %v, nakked %v; want a DLQ outcome, acknowledged", got, msg.acked, msg.nakked)
+	}
+	if n := counterValue(p.Metrics.Erased.WithLabelValues(ErasedFailed)); n != 1 {
+		t.Errorf("failed erases counted %v, want 1", n)
+	}
+	if !strings.Contains(logs.String(), "not erased") || strings.Contains(logs.String(), "4111111111111111") {
+		t.Errorf("log should say the event was not erased, without the number:\n%s", logs.String())
+	}
+}
+
+// A refused event is erased from the stream once its DLQ entry is stored; erasing it
+// again (a redelivery) is no error.
+func TestRefusedEventIsErasedFromTheStream(t *testing.T) {
+	p, js := newTestPipeline(t)
+	ctx := context.Background()
+	s, err := js.Stream(ctx, StreamTxn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte(strings.Replace(pipelineTxn, `"SHOP"`, `"SHOP 4111 1111 1111 1111"`, 1))
+	ack, err := js.Publish(ctx, "cardwatch.txn.acme.tok_1", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := &txnMsg{subject: "cardwatch.txn.acme.tok_1", data: data, delivered: 1, seq: ack.Sequence}
+	if got := p.Handle(ctx, msg); got != OutcomeDLQ || !msg.acked {
+		t.Fatalf("outcome %q, acked %v", got, msg.acked)
+	}
+	if _, err := s.GetMsg(ctx, ack.Sequence); !errors.Is(err, jetstream.ErrMsgNotFound) {
+		t.Errorf("the refused event is still in the stream: %v", err)
+	}
+	if n := counterValue(p.Metrics.Erased.WithLabelValues(ErasedOK)); n != 1 {
+		t.Errorf("erases counted %v, want 1", n)
+	}
+	if got := p.Handle(ctx, &txnMsg{subject: msg.subject, data: data, delivered: 2, seq: ack.Sequence}); got != OutcomeDLQ {
+		t.Errorf("the redelivered event: outcome %q", got)
+	}
+	if n := counterValue(p.Metrics.Erased.WithLabelValues(ErasedFailed)); n != 0 {
+		t.Errorf("a second erase counted as failed")
+	}
+}
+
+// counterValue reads a counter.
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return -1
+	}
+	return m.GetCounter().GetValue()
 }

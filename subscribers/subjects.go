@@ -1,6 +1,10 @@
 package subscribers
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/cardwatch/cardwatch/rules"
+)
 
 // Stream names, fixed by the contract.
 const (
@@ -59,4 +63,14 @@ func (s Subjects) ParseTxn(subject string) (bank, card string, ok bool) {
 		return "", "", false
 	}
 	return bank, card, true
+}
+
+// ParseAlerts returns the bank token of an alert feed's subject; ok is false when the
+// subject is not cardwatch.alerts.<bank> with a valid bank id.
+func (s Subjects) ParseAlerts(subject string) (bank string, ok bool) {
+	bank, found := strings.CutPrefix(subject, s.Prefix+".alerts.")
+	if !found || !rules.ValidBankID(bank) {
+		return "", false
+	}
+	return bank, true
 }

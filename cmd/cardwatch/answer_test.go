@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"crypto/hmac"
+	crand "crypto/rand"
 	"crypto/sha1"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -16,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cardwatch/cardwatch/notifiers"
 	"github.com/cardwatch/cardwatch/notifiers/slack"
 	"github.com/cardwatch/cardwatch/rules"
 	"github.com/cardwatch/cardwatch/subscribers"
@@ -73,6 +76,18 @@ func get(t *testing.T, u string) (int, string, http.Header) {
 }
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+var replyCodeField = regexp.MustCompile(`Reply FRAUD (\w+)[ /]`)
+
+// replyCodeOf is the reply code an SMS asks the cardholder to answer with.
+func replyCodeOf(t *testing.T, sms string) string {
+	t.Helper()
+	m := replyCodeField.FindStringSubmatch(sms)
+	if m == nil || !notifiers.IsReplyCode(m[1]) {
+		t.Fatalf("no reply code in the SMS %q", sms)
+	}
+	return m[1]
+}
 
 func postVerdict(t *testing.T, link, page, verdict string) (int, string) {
 	t.Helper()
@@ -273,10 +288,25 @@ func twilioSign(u string, form url.Values) string {
 	return base64.StdEncoding.EncodeToString(m.Sum(nil))
 }
 
-// smsReply posts an SMS reply as Twilio would, signed for the public URL.
+// smsReply posts an SMS reply as Twilio would, signed for the public URL, with a
+// MessageSid of its own.
 func smsReply(t *testing.T, r *running, from, body string) (int, string) {
 	t.Helper()
-	form := url.Values{"From": {from}, "To": {testFrom}, "Body": {body}, "MessageSid": {"SMreply"}, "AccountSid": {testSID}}
+	return smsReplySid(t, r, from, body, newMessageSid())
+}
+
+// newMessageSid is a fresh Twilio message SID: SM and 32 hex digits.
+func newMessageSid() string {
+	b := make([]byte, 16)
+	_, _ = crand.Read(b)
+	return "SM" + hex.EncodeToString(b)
+}
+
+// smsReplySid posts an SMS reply with the given MessageSid: the same sid twice is the
+// same signed request, as a replay would post it.
+func smsReplySid(t *testing.T, r *running, from, body, sid string) (int, string) {
+	t.Helper()
+	form := url.Values{"From": {from}, "To": {testFrom}, "Body": {body}, "MessageSid": {sid}, "AccountSid": {testSID}}
 	req, _ := http.NewRequest(http.MethodPost, r.app.httpURL+"/twilio/inbound", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("X-Twilio-Signature", twilioSign(r.app.cfg.PublicURL+"/twilio/inbound", form))

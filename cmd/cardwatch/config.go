@@ -43,6 +43,7 @@ type Config struct {
 	PublicURL        string        `envconfig:"CARDWATCH_PUBLIC_URL" default:"http://127.0.0.1:8080"`
 	SigningKey       Secret        `envconfig:"CARDWATCH_SIGNING_KEY"`
 	ReportTTL        time.Duration `envconfig:"CARDWATCH_REPORT_TTL" default:"168h"`
+	AnswerMaxAge     time.Duration `envconfig:"CARDWATCH_ANSWER_MAX_AGE" default:"720h"`
 	Retention        time.Duration `envconfig:"CARDWATCH_RETENTION" default:"4320h"`
 	StreamReplicas   int           `envconfig:"CARDWATCH_STREAM_REPLICAS" default:"1"`
 	Workers          int           `envconfig:"CARDWATCH_WORKERS" default:"64"`
@@ -55,6 +56,21 @@ type Config struct {
 	// TrustedProxies are the CIDRs of the proxies in front of cardwatch, whose
 	// X-Forwarded-For is believed for rate limits.
 	TrustedProxies []string `envconfig:"CARDWATCH_TRUSTED_PROXIES"`
+
+	// NatsTLSCA, NatsTLSCert and NatsTLSKey are PEM files: the CA that signed the NATS
+	// servers' certificates, and cardwatch's client certificate and key for servers that
+	// verify clients. Any NATS TLS setting makes TLS required.
+	NatsTLSCA         string `envconfig:"CARDWATCH_NATS_TLS_CA"`
+	NatsTLSCert       string `envconfig:"CARDWATCH_NATS_TLS_CERT"`
+	NatsTLSKey        string `envconfig:"CARDWATCH_NATS_TLS_KEY"`
+	NatsTLSServerName string `envconfig:"CARDWATCH_NATS_TLS_SERVER_NAME"`
+	// MetricsAddr, when set, is an internal listener for /metrics (and /healthz,
+	// /readyz), and /metrics leaves the public one.
+	MetricsAddr string `envconfig:"CARDWATCH_METRICS_ADDR"`
+	// HTTPMaxConns and HTTPMaxConnsPerClient bound the open connections of the public
+	// listener, in all and per client address (an IPv6 /64 is one client).
+	HTTPMaxConns          int `envconfig:"CARDWATCH_HTTP_MAX_CONNS" default:"1024"`
+	HTTPMaxConnsPerClient int `envconfig:"CARDWATCH_HTTP_MAX_CONNS_PER_CLIENT" default:"64"`
 }
 
 // trustedNets parses TrustedProxies; Validate has checked them.
@@ -66,6 +82,11 @@ func (c Config) trustedNets() []*net.IPNet {
 		}
 	}
 	return out
+}
+
+// natsTLS says whether any NATS TLS setting is given.
+func (c Config) natsTLS() bool {
+	return c.NatsTLSCA != "" || c.NatsTLSCert != "" || c.NatsTLSKey != "" || c.NatsTLSServerName != ""
 }
 
 // loadConfig reads the core settings from the environment.
@@ -99,17 +120,37 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		bad("HTTP_ADDR", "%q is not host:port", c.HTTPAddr)
 	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("METRICS_ADDR", "%q is not host:port", c.MetricsAddr)
+		}
+	}
+	if c.HTTPMaxConns < 1 {
+		bad("HTTP_MAX_CONNS", "must be at least 1")
+	}
+	if c.HTTPMaxConnsPerClient < 1 || c.HTTPMaxConnsPerClient > c.HTTPMaxConns {
+		bad("HTTP_MAX_CONNS_PER_CLIENT", "must be 1 to CARDWATCH_HTTP_MAX_CONNS")
+	}
+	if (c.NatsTLSCert == "") != (c.NatsTLSKey == "") {
+		bad("NATS_TLS_CERT", "and CARDWATCH_NATS_TLS_KEY go together: set both or neither")
+	}
+	if c.NatsURL == "" && c.natsTLS() {
+		bad("NATS_TLS_CA", "the CARDWATCH_NATS_TLS_* settings are for CARDWATCH_NATS_URL; the embedded server (no URL) listens without TLS")
+	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("PUBLIC_URL", "%q is not an http(s) URL", c.PublicURL)
 	}
 	if c.SigningKey != "" && len(c.SigningKey) < notifiers.MinSigningKey {
 		bad("SIGNING_KEY", "is %d bytes; it must be at least %d", len(c.SigningKey), notifiers.MinSigningKey)
 	}
-	if c.ReportTTL <= 0 {
-		bad("REPORT_TTL", "must be positive")
+	if c.ReportTTL < time.Minute {
+		bad("REPORT_TTL", "must be at least 1m (links expire to the minute)")
 	}
 	if c.Retention <= 0 {
 		bad("RETENTION", "must be positive")
+	}
+	if c.AnswerMaxAge <= 0 {
+		bad("ANSWER_MAX_AGE", "must be positive")
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		bad("STREAM_REPLICAS", "must be 1 to 5")
@@ -155,7 +196,9 @@ func (c Config) LogValue() slog.Value {
 		slog.String("nats", nats),
 		slog.String("subject_prefix", c.SubjectPrefix),
 		slog.String("rules_file", c.RulesFile),
+		slog.Bool("nats_tls", c.natsTLS()),
 		slog.String("http_addr", c.HTTPAddr),
+		slog.String("metrics_addr", c.MetricsAddr),
 		slog.String("public_url", c.PublicURL),
 		slog.Any("signing_key", c.SigningKey),
 		slog.Duration("retention", c.Retention),

@@ -89,7 +89,7 @@ func rulesTest(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "read event: %v\n", err)
 		return 1
 	}
-	if _, pans := rules.MaskPANs(data); len(pans) > 0 {
+	if _, pans := rules.ScreenEvent(data); len(pans) > 0 {
 		fmt.Fprintf(stderr, "%s carries a card number (%s): cardwatch refuses such events; send card tokens\n", fs.Arg(0), strings.Join(pans, ", "))
 		return 1
 	}

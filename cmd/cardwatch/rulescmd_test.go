@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,5 +141,35 @@ func TestRulesTestCleansTheEvent(t *testing.T) {
 	}
 	if !strings.Contains(out, "first purchase at ACME[2J]0;pwned FAKE LINE on this card") {
 		t.Errorf("output does not show the cleaned name:\n%s", out)
+	}
+}
+
+// TestRulesCheckRefusesAliases: a small file whose aliases expand to gigabytes (the
+// known list of the first cardholder, repeated by aliasing the cardholder) is refused
+// at once with each anchor's and alias's line, before anything is expanded.
+func TestRulesCheckRefusesAliases(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("defaults: {home_country: US, currency: USD}\ncardholders:\n")
+	b.WriteString("  - &c {id: ch_0, bank: acme, notify: {sms: \"+15551230001\"}, rules: {unknown_merchant: {known: [")
+	for i := range 5000 {
+		fmt.Fprintf(&b, "M-%d, ", i)
+	}
+	b.WriteString("M-x]}}}\n")
+	for range 100000 {
+		b.WriteString("  - *c\n")
+	}
+	p := writeFile(t, "bomb.yaml", b.String())
+	code, _, errs := runCmd(t, "rules", "check", p)
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	for _, want := range []string{
+		p + ":3: cardholders[0]: the anchor &c is not allowed",
+		p + ":4: cardholders[1]: the alias *c is not allowed",
+		p + ":103: and 99901 more anchors or aliases from this line on",
+	} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("rules check said:\n%.600s\nwant a line %q", errs, want)
+		}
 	}
 }

@@ -78,9 +78,10 @@ type app struct {
 	mountChannels func(*http.ServeMux, routeDeps) error
 
 	// Set while running, for the demo and tests.
-	natsURL string
-	links   *notifiers.Links
-	httpURL string
+	natsURL    string
+	links      *notifiers.Links
+	httpURL    string
+	metricsURL string
 }
 
 func (a *app) markReady() {
@@ -118,6 +119,7 @@ func (a *app) run(ctx context.Context) error {
 	closed := make(chan struct{})
 	var closeOnce sync.Once
 	nc, err := subscribers.Connect(subscribers.ConnConfig{URLs: url, Creds: cfg.NatsCreds, Name: "cardwatch",
+		TLSCA: cfg.NatsTLSCA, TLSCert: cfg.NatsTLSCert, TLSKey: cfg.NatsTLSKey, TLSServerName: cfg.NatsTLSServerName,
 		OnClosed: func() { closeOnce.Do(func() { close(closed) }) }}, log)
 	if err != nil {
 		return err
@@ -131,26 +133,41 @@ func (a *app) run(ctx context.Context) error {
 	// The HTTP listener comes up first so that /healthz and /readyz answer while the rest
 	// starts; /readyz says 503 until streams, buckets and rules are in place.
 	var streamsReady atomic.Bool
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	ln, err := listenPublic(cfg)
 	if err != nil {
-		return fmt.Errorf("HTTP listener on %s: %w (set CARDWATCH_HTTP_ADDR)", cfg.HTTPAddr, err)
+		return err
 	}
 	a.httpURL = "http://" + ln.Addr().String()
-	mux := a.routes(reg, nc, &streamsReady, &current)
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 5 * time.Second,
-	}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("HTTP server", "err", err)
+	timeouts := defaultHTTPTimeouts
+	mux := a.routes(nc, &streamsReady, &current)
+	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	servers := []*http.Server{newHTTPServer(mux, timeouts)}
+	if cfg.MetricsAddr == "" {
+		mux.Handle("GET /metrics", metricsHandler)
+		if !loopbackAddr(cfg.HTTPAddr) {
+			log.Warn("/metrics is served on the public listener: set CARDWATCH_METRICS_ADDR to an internal address to move it there", "http", cfg.HTTPAddr)
 		}
-	}()
+	} else {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("metrics listener on %s: %w (set CARDWATCH_METRICS_ADDR)", cfg.MetricsAddr, err)
+		}
+		a.metricsURL = "http://" + mln.Addr().String()
+		internal := a.routes(nc, &streamsReady, &current)
+		internal.Handle("GET /metrics", metricsHandler)
+		msrv := newHTTPServer(internal, timeouts)
+		servers = append(servers, msrv)
+		go serveHTTP(msrv, mln, log, "metrics")
+	}
+	go serveHTTP(servers[0], ln, log, "public")
 	var inFlight []interface{ Wait() }
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(sctx)
+		for _, srv := range servers {
+			_ = srv.Shutdown(sctx)
+		}
 		// Answers taken but not yet recorded (Slack's are finished after the 200).
 		for _, w := range inFlight {
 			w.Wait()
@@ -171,7 +188,7 @@ func (a *app) run(ctx context.Context) error {
 	if len(key) == 0 {
 		key = make([]byte, 32)
 		_, _ = rand.Read(key)
-		log.Warn("CARDWATCH_SIGNING_KEY is not set: report links and SMS replies to alerts raised before a restart will stop working (set the same key on every instance)")
+		log.Warn("CARDWATCH_SIGNING_KEY is not set: alerts raised before a restart will not be delivered, and their report links and SMS replies will stop working (set the same key on every instance)")
 	}
 	alerts, err := subscribers.OpenAlertStore(ctx, js, store, key)
 	if err != nil {
@@ -188,7 +205,7 @@ func (a *app) run(ctx context.Context) error {
 	a.links = links
 	record := subscribers.DeliveryRecorder(js, subj, metrics)
 	reports := &subscribers.Reports{JS: js, Subjects: subj, Alerts: alerts, Known: known,
-		Record: record, Metrics: metrics, Log: log}
+		Record: record, Metrics: metrics, Log: log, MaxAge: cfg.AnswerMaxAge}
 	cardholder := func(bank, id string) *rules.Cardholder { return current.Load().Lookup(bank, id) }
 	page, err := reportpage.New(reportpage.Config{Links: links, Answers: reports, Cardholder: cardholder, Key: key, Log: log})
 	if err != nil {
@@ -236,6 +253,7 @@ func (a *app) run(ctx context.Context) error {
 	}
 	deliver := &subscribers.Deliverer{
 		JS: js, Subjects: subj, Rules: &current, Log: log, Durable: "cardwatch_deliver", Alerts: alerts,
+		Metrics:     metrics,
 		Concurrency: cfg.DeliveryWorkers, AckWait: cfg.AckWait, MaxAckPending: cfg.MaxAckPending,
 		Dispatcher: &notifiers.Dispatcher{
 			Notifiers: a.notifiers, Sent: sent, Log: log,
@@ -294,8 +312,8 @@ func channelNames(ns []notifiers.Notifier) []string {
 	return out
 }
 
-// routes is cardwatch's one HTTP listener.
-func (a *app) routes(reg *prometheus.Registry, nc *nats.Conn, streamsReady *atomic.Bool, book *atomic.Pointer[rules.Book]) *http.ServeMux {
+// routes are the health checks every listener answers; run adds the rest.
+func (a *app) routes(nc *nats.Conn, streamsReady *atomic.Bool, book *atomic.Pointer[rules.Book]) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
@@ -316,6 +334,5 @@ func (a *app) routes(reg *prometheus.Registry, nc *nats.Conn, streamsReady *atom
 		}
 		_, _ = io.WriteString(w, "ready\n")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return mux
 }

@@ -460,7 +460,8 @@ func TestTransactionBecomesSMSAndSlackAlert(t *testing.T) {
 	if sms.Get("To") != testPhone || sms.Get("From") != testFrom {
 		t.Errorf("SMS To/From = %q/%q", sms.Get("To"), sms.Get("From"))
 	}
-	if body := sms.Get("Body"); body != notifiers.SMSText(notifiers.Message{Alert: &a, Cardholder: r.app.book.Lookup("acme", "ch_1001")}) {
+	code := replyCodeOf(t, sms.Get("Body"))
+	if body := sms.Get("Body"); body != notifiers.SMSText(notifiers.Message{Alert: &a, Cardholder: r.app.book.Lookup("acme", "ch_1001"), ReplyCode: code}) {
 		t.Errorf("SMS body %q is not the rendered alert", body)
 	}
 	sl := e.slack.messages()[0]
@@ -603,26 +604,36 @@ func TestCardNumberIsStoredAndLoggedNowhere(t *testing.T) {
 	e := newEnv(t)
 	r := e.start()
 	grouped := "4111 1111 1111 1111"
+	// Ordinary traffic around the numbers, so that the store does not compact their
+	// block away: only a secure delete overwrites a message in a block that is kept.
+	quiet := 200
+	for i := range quiet {
+		e.publish("acme", testCardToken, event(t, map[string]any{"id": fmt.Sprintf("quiet-%d", i), "cardholder_id": "ch_not_signed_up"}))
+	}
 	e.publish("acme", testCardToken, event(t, map[string]any{"card": map[string]any{"token": testCardToken, "last4": "1111", "pan": testPAN}}))
 	e.publish("acme", testPAN, event(t, map[string]any{"card": map[string]any{"token": testPAN}}))
 	e.publish("acme", testCardToken, event(t, map[string]any{"id": "t-pan-3", "merchant": map[string]any{"name": "SHOP " + grouped}}))
 	// JSON escapes hide the digits from a scan of the raw bytes.
 	e.publish("acme", testCardToken, []byte(strings.Replace(exampleEvent, `"ACME ELECTRONICS"`, `"CARD \u0034111111111111111"`, 1)))
-	eventually(t, "the four events handled", func() bool { return len(r.seen()) == 4 })
+	// Too large to screen, so erased too: it may hold a number.
+	e.publish("acme", testCardToken, []byte(`{"note":"`+testPAN+strings.Repeat(" ", rules.MaxEventSize)+`"}`))
+	eventually(t, "the events handled", func() bool { return len(r.seen()) == quiet+5 })
 	// Also an alert and its deliveries, so every stream and bucket has data to scan.
 	e.publish("acme", testCardToken, []byte(exampleEvent))
 	eventually(t, "the good alert's deliveries", func() bool { return len(e.streamMsgs(subscribers.StreamDeliveries)) == 2 })
 	r.stop()
 
-	if got := count(r.seen(), subscribers.OutcomeDLQ); got != 4 {
-		t.Fatalf("%d of 4 PAN events refused: %v", got, r.seen())
+	if got := count(r.seen(), subscribers.OutcomeDLQ); got != 5 {
+		t.Fatalf("%d of 5 PAN events refused: %v", got, r.seen())
+	}
+	// The bank's publish stored the numbers in the transaction stream: cardwatch erased
+	// them there once it had refused them, and kept the good event.
+	if txns := e.streamMsgs(subscribers.StreamTxn); len(txns) != quiet+1 {
+		t.Errorf("the transaction stream holds %d events, want only the %d good ones", len(txns), quiet+1)
 	}
 	streams := e.js.StreamNames(context.Background())
 	scanned := 0
 	for name := range streams.Name() {
-		if name == subscribers.StreamTxn {
-			continue // the bank's own input; cardwatch never writes there
-		}
 		for _, m := range e.streamMsgs(name) {
 			scanned++
 			all := m.Subject + " " + string(m.Data) + " " + fmt.Sprint(m.Header)
@@ -642,6 +653,29 @@ func TestCardNumberIsStoredAndLoggedNowhere(t *testing.T) {
 	}
 	if !strings.Contains(logs, "event refused to the DLQ") {
 		t.Error("the log does not say an event was refused; was the log captured?")
+	}
+	// Nor on disk: a secure delete overwrites the message where it was stored.
+	e.server.Shutdown()
+	e.server.WaitForShutdown()
+	files := 0
+	err := filepath.WalkDir(e.storeDir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files++
+		for _, secret := range []string{testPAN, grouped} {
+			if bytes.Contains(b, []byte(secret)) {
+				t.Errorf("%s holds the card number on disk", strings.TrimPrefix(path, e.storeDir))
+			}
+		}
+		return nil
+	})
+	if err != nil || files < 5 {
+		t.Errorf("scanned %d files of the store (%v); the scan proves nothing", files, err)
 	}
 }
 

@@ -97,6 +97,9 @@ type view struct {
 	Reasons                                        []string
 	Answer, AnswerClass                            string
 	Action, CSRF                                   string
+	// FraudOnly offers "Report fraud" alone, under an "it was me" answer: a cardholder
+	// who finds out later must still reach the bank.
+	FraudOnly bool
 }
 
 // show is the GET: it changes nothing, since link previewers, carriers and mail
@@ -110,7 +113,8 @@ func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
 	v := h.facts(a, h2)
 	v.Action, v.CSRF = "/r/"+token, h.csrf(token)
 	if answer != nil {
-		v.Answer, v.AnswerClass = answered(*answer, h2, false), answer.Verdict
+		v.Answer, v.AnswerClass = answered(*answer, h2, notifiers.Outcome{}), answer.Verdict
+		v.FraudOnly = answer.Verdict == rules.VerdictLegit
 	}
 	h.render(w, http.StatusOK, v)
 }
@@ -137,13 +141,20 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out, err := h.cfg.Answers.Answer(r.Context(), a.ID, verdict, notifiers.ChannelWeb)
+	if errors.Is(err, notifiers.ErrTooOld) {
+		h.fail(w, http.StatusGone, "This alert is too old to answer here", "Please call your bank if something is wrong.")
+		return
+	}
 	if err != nil {
 		h.cfg.Log.Error("report page: answer not recorded", "alert", a.ID, "err", err)
 		h.fail(w, http.StatusServiceUnavailable, "Your answer was not recorded", "Something went wrong on our side. Please try again in a minute.")
 		return
 	}
 	v := h.facts(a, holder)
-	v.Answer, v.AnswerClass = answered(out.Standing, holder, out.First), out.Standing.Verdict
+	v.Answer, v.AnswerClass = answered(out.Standing, holder, out), out.Standing.Verdict
+	if out.Standing.Verdict == rules.VerdictLegit {
+		v.FraudOnly, v.Action, v.CSRF = true, "/r/"+token, h.csrf(token)
+	}
 	h.render(w, http.StatusOK, v)
 }
 
@@ -202,14 +213,18 @@ func (h *Handler) facts(a *rules.Alert, holder *rules.Cardholder) view {
 		Place: f.Place(), When: f.When, Declined: f.Declined, Reasons: f.Reasons}
 }
 
-// answered says what happens next, in the cardholder's words.
-func answered(r rules.Report, holder *rules.Cardholder, first bool) string {
+// answered says what happens next, in the cardholder's words; out is the outcome of the
+// answer just given, zero on a GET.
+func answered(r rules.Report, holder *rules.Cardholder, out notifiers.Outcome) string {
 	var loc *time.Location
 	if holder != nil {
 		loc = holder.Location
 	}
 	at := notifiers.AnsweredAt(r, loc)
+	first := out.First
 	switch {
+	case out.Correction:
+		return "Thank you. Your bank has been told it was not you after all; the card will be blocked. Reported as fraud at " + at + "."
 	case first && r.Verdict == rules.VerdictFraud:
 		return "Thank you. Your bank has been told; the card will be blocked. Reported as fraud at " + at + "."
 	case first:

@@ -32,9 +32,9 @@ func (oneAlert) Answer(context.Context, string, string, string) (notifiers.Outco
 	return notifiers.Outcome{}, nil
 }
 
-func (oneAlert) NewestOpen(context.Context, string) (*rules.Alert, error) {
-	return nil, notifiers.ErrNoOpenAlert
-}
+func (oneAlert) PhoneAlerts(context.Context, string) ([]notifiers.PhoneAlert, error) { return nil, nil }
+
+func (oneAlert) FirstMessage(context.Context, string, string) (bool, error) { return true, nil }
 
 func (oneAlert) RecordDelivery(context.Context, notifiers.Delivery) error { return nil }
 

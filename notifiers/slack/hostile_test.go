@@ -33,7 +33,7 @@ func TestSlackHostile(t *testing.T) {
 		t.Run(h.Name, func(t *testing.T) {
 			m := notifiers.Message{Alert: notifiertest.Alert(h.Merchant), Cardholder: holder}
 			notifiertest.CheckSlackBlocks(t, "blocks", blocksJSON(t, Blocks(m)), blocksJSON(t, Blocks(ref)), h.Gone)
-			notifiertest.CheckSlackBlocks(t, "answered blocks", blocksJSON(t, answeredBlocks(m, line)), blocksJSON(t, answeredBlocks(ref, line)), h.Gone)
+			notifiertest.CheckSlackBlocks(t, "answered blocks", blocksJSON(t, answeredBlocks(m, line, true)), blocksJSON(t, answeredBlocks(ref, line, true)), h.Gone)
 			notifiertest.CheckSlackText(t, "fallback", Text(m), strings.Count(Text(ref), "\n"), h.Gone)
 			notifiertest.CheckSlackText(t, "answered fallback", answeredText(m, line), 0, h.Gone)
 		})

@@ -262,12 +262,16 @@ func (h *Interactions) answer(ctx context.Context, c click) *slack.WebhookMessag
 	case errors.Is(err, notifiers.ErrUnknownAlert):
 		h.log.Info("slack answer to an unknown alert", "alert", c.alertID)
 		return &slack.WebhookMessage{ReplaceOriginal: true, Text: textGone}
+	case errors.Is(err, notifiers.ErrTooOld):
+		h.log.Info("slack answer to an alert past the answer age limit", "alert", c.alertID)
+		return &slack.WebhookMessage{ReplaceOriginal: true, Text: notifiers.TooOldText}
 	case err != nil:
 		h.log.Error("slack answer not recorded", "alert", c.alertID, "verdict", c.verdict, "err", err)
 		// Not replace_original: the buttons stay, so that the cardholder can try again.
 		return &slack.WebhookMessage{ResponseType: slack.ResponseTypeEphemeral, Text: textRetry}
 	}
-	h.log.Info("slack answer", "alert", c.alertID, "verdict", c.verdict, "standing", out.Standing.Verdict, "first", out.First)
+	h.log.Info("slack answer", "alert", c.alertID, "verdict", c.verdict, "standing", out.Standing.Verdict,
+		"first", out.First, "correction", out.Correction)
 
 	a, _, err := h.answers.Alert(ctx, c.alertID)
 	if err != nil || a == nil {
@@ -284,7 +288,7 @@ func (h *Interactions) answer(ctx context.Context, c click) *slack.WebhookMessag
 	return &slack.WebhookMessage{
 		ReplaceOriginal: true,
 		Text:            answeredText(m, line),
-		Blocks:          &slack.Blocks{BlockSet: answeredBlocks(m, line)},
+		Blocks:          &slack.Blocks{BlockSet: answeredBlocks(m, line, out.Standing.Verdict == rules.VerdictLegit)},
 	}
 }
 
@@ -310,15 +314,29 @@ func (h *Interactions) cardholderTapped(ctx context.Context, c click) bool {
 }
 
 // answeredBlocks is the alert once answered: the same facts, and in place of the
-// buttons the line that says what became of the answer.
-func answeredBlocks(m notifiers.Message, line string) []slack.Block {
-	blocks := Blocks(m)
-	for i, b := range blocks {
-		if ab, ok := b.(*slack.ActionBlock); ok && ab.BlockID == AnswerBlockID {
-			blocks[i] = slack.NewSectionBlock(plain(line), nil, nil)
+// buttons the line that says what became of the answer. After an "it was me" the
+// "Report fraud" button stays, below the line: a cardholder who finds out later must
+// still reach the bank.
+func answeredBlocks(m notifiers.Message, line string, offerFraud bool) []slack.Block {
+	var out []slack.Block
+	for _, b := range Blocks(m) {
+		ab, ok := b.(*slack.ActionBlock)
+		if !ok || ab.BlockID != AnswerBlockID {
+			out = append(out, b)
+			continue
+		}
+		out = append(out, slack.NewSectionBlock(plain(line), nil, nil))
+		if offerFraud {
+			var fraud []slack.BlockElement
+			for _, e := range ab.Elements.ElementSet {
+				if be, ok := e.(*slack.ButtonBlockElement); ok && be.ActionID == ActionFraud {
+					fraud = append(fraud, be)
+				}
+			}
+			out = append(out, slack.NewActionBlock(AnswerBlockID, fraud...))
 		}
 	}
-	return blocks
+	return out
 }
 
 // outcomeLine says what stands after a click on verdict, at the standing answer's time
@@ -335,6 +353,8 @@ func outcomeLine(out notifiers.Outcome, verdict string, holder *rules.Cardholder
 	fraud := out.Standing.Verdict == rules.VerdictFraud
 	var s string
 	switch {
+	case out.Correction:
+		s = "Reported as fraud at " + at + ", after you had confirmed it. Your bank has been told and will block the card."
 	case out.First && fraud:
 		s = "Reported as fraud at " + at + ". Your bank has been told and will block the card."
 	case out.First:
@@ -344,8 +364,8 @@ func outcomeLine(out notifiers.Outcome, verdict string, holder *rules.Cardholder
 	default:
 		s = "You already confirmed this was you at " + at + "."
 	}
-	if !out.First && verdict != out.Standing.Verdict {
-		// The first answer stands (the bank may already have acted on it).
+	if !out.Published() && verdict != out.Standing.Verdict {
+		// A fraud report stands (the bank may already have acted on it).
 		s += " To change that, contact your bank."
 	}
 	return s

@@ -86,9 +86,11 @@ func (f *fakeAnswers) Answer(_ context.Context, id, verdict, channel string) (no
 	return f.result(id, verdict)
 }
 
-func (f *fakeAnswers) NewestOpen(context.Context, string) (*rules.Alert, error) {
-	return nil, notifiers.ErrNoOpenAlert
+func (f *fakeAnswers) PhoneAlerts(context.Context, string) ([]notifiers.PhoneAlert, error) {
+	return nil, nil
 }
+
+func (f *fakeAnswers) FirstMessage(context.Context, string, string) (bool, error) { return true, nil }
 
 func (f *fakeAnswers) RecordDelivery(context.Context, notifiers.Delivery) error { return nil }
 
@@ -369,7 +371,9 @@ func TestInteractionsAnswers(t *testing.T) {
 		text     string // what the post must say; "" when there must be no post
 		replace  bool
 		blocks   bool
-		log      string
+		// fraudButton: "Report fraud" stays, since "it was me" stands
+		fraudButton bool
+		log         string
 	}{
 		{
 			name:    "report fraud",
@@ -383,7 +387,7 @@ func TestInteractionsAnswers(t *testing.T) {
 			cb:      func(u, id string) slack.InteractionCallback { return blockActions(u, tap(ActionLegit, id)) },
 			verdict: rules.VerdictLegit,
 			text:    "You confirmed this was you at 18:24.",
-			replace: true, blocks: true,
+			replace: true, blocks: true, fraudButton: true,
 		},
 		{
 			name:    "fraud again",
@@ -402,12 +406,32 @@ func TestInteractionsAnswers(t *testing.T) {
 			replace: true, blocks: true,
 		},
 		{
-			name:    "fraud after it was me",
-			cb:      func(u, id string) slack.InteractionCallback { return blockActions(u, tap(ActionFraud, id)) },
+			name:    "it was me again",
+			cb:      func(u, id string) slack.InteractionCallback { return blockActions(u, tap(ActionLegit, id)) },
 			result:  standing(rules.VerdictLegit),
+			verdict: rules.VerdictLegit,
+			text:    "You already confirmed this was you at 18:24.",
+			replace: true, blocks: true, fraudButton: true,
+		},
+		{
+			name: "fraud after it was me",
+			cb:   func(u, id string) slack.InteractionCallback { return blockActions(u, tap(ActionFraud, id)) },
+			result: func(id, _ string) (notifiers.Outcome, error) {
+				r := report(id, rules.VerdictFraud)
+				r.Correction = true
+				return notifiers.Outcome{Standing: r, Correction: true}, nil
+			},
 			verdict: rules.VerdictFraud,
-			text:    "You already confirmed this was you at 18:24. To change that, contact your bank.",
+			text:    "Reported as fraud at 18:24, after you had confirmed it. Your bank has been told and will block the card.",
 			replace: true, blocks: true,
+		},
+		{
+			name:    "too old",
+			cb:      func(u, id string) slack.InteractionCallback { return blockActions(u, tap(ActionLegit, id)) },
+			result:  failing(notifiers.ErrTooOld),
+			verdict: rules.VerdictLegit,
+			text:    notifiers.TooOldText,
+			replace: true,
 		},
 		{
 			name:     "cardholder gone from the rules file",
@@ -504,7 +528,7 @@ func TestInteractionsAnswers(t *testing.T) {
 			if !c.replace && p.ResponseType != slack.ResponseTypeEphemeral {
 				t.Errorf("response_type = %q, want ephemeral", p.ResponseType)
 			}
-			checkBlocks(t, p.Blocks, c.blocks, c.text)
+			checkBlocks(t, p.Blocks, c.blocks, c.text, c.fraudButton)
 			if logs := r.logs.String(); !strings.Contains(logs, "alert="+id) || !strings.Contains(logs, c.log) {
 				t.Errorf("log does not name the alert and %q:\n%s", c.log, logs)
 			}
@@ -513,8 +537,8 @@ func TestInteractionsAnswers(t *testing.T) {
 }
 
 // checkBlocks checks a posted message shows the alert's facts with line in place of
-// the buttons, or has no blocks.
-func checkBlocks(t *testing.T, raw json.RawMessage, want bool, line string) {
+// the buttons (and below it "Report fraud" alone when fraudButton), or has no blocks.
+func checkBlocks(t *testing.T, raw json.RawMessage, want bool, line string, fraudButton bool) {
 	t.Helper()
 	if !want {
 		if len(raw) != 0 {
@@ -526,15 +550,25 @@ func checkBlocks(t *testing.T, raw json.RawMessage, want bool, line string) {
 	if err := json.Unmarshal(raw, &b); err != nil {
 		t.Fatalf("blocks: %v", err)
 	}
-	if n := len(b.BlockSet); n != 4 {
-		t.Fatalf("%d blocks, want the alert's 4", n)
+	want4 := 4
+	if fraudButton {
+		want4 = 5
+	}
+	if n := len(b.BlockSet); n != want4 {
+		t.Fatalf("%d blocks, want %d", n, want4)
 	}
 	if h, ok := b.BlockSet[0].(*slack.HeaderBlock); !ok || !strings.Contains(h.Text.Text, "ACME ELECTRONICS") {
 		t.Errorf("first block = %#v, want the alert's header", b.BlockSet[0])
 	}
-	for _, blk := range b.BlockSet {
-		if blk.BlockType() == slack.MBTAction {
+	for i, blk := range b.BlockSet {
+		if blk.BlockType() != slack.MBTAction {
+			continue
+		}
+		ab := blk.(*slack.ActionBlock)
+		if !fraudButton || i != 4 || len(ab.Elements.ElementSet) != 1 {
 			t.Errorf("the answered message still has buttons: %s", raw)
+		} else if be, ok := ab.Elements.ElementSet[0].(*slack.ButtonBlockElement); !ok || be.ActionID != ActionFraud {
+			t.Errorf("the button left is not Report fraud: %s", raw)
 		}
 	}
 	if s, ok := b.BlockSet[3].(*slack.SectionBlock); !ok || s.Text == nil || !strings.HasPrefix(s.Text.Text, line) {
@@ -627,7 +661,7 @@ func TestAnsweredBlocksGolden(t *testing.T) {
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(answeredBlocks(m, line)); err != nil {
+	if err := enc.Encode(answeredBlocks(m, line, false)); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join("testdata", "answered_fraud.golden.json")
@@ -642,6 +676,31 @@ func TestAnsweredBlocksGolden(t *testing.T) {
 	}
 	if !bytes.Equal(buf.Bytes(), want) {
 		t.Errorf("answered blocks differ from %s (go test ./notifiers/slack -update rewrites it):\n%s", path, buf.Bytes())
+	}
+}
+
+// TestAnsweredBlocksOfferFraudAfterItWasMe keeps a way back: once "it was me" stands,
+// the answered message still has the "Report fraud" button, and only that one.
+func TestAnsweredBlocksOfferFraudAfterItWasMe(t *testing.T) {
+	m := message("foreign_three_reasons")
+	for _, offer := range []bool{true, false} {
+		var buttons []string
+		for _, b := range answeredBlocks(m, "You confirmed this was you at 18:24.", offer) {
+			if ab, ok := b.(*slack.ActionBlock); ok && ab.BlockID == AnswerBlockID {
+				for _, e := range ab.Elements.ElementSet {
+					if be, ok := e.(*slack.ButtonBlockElement); ok {
+						buttons = append(buttons, be.ActionID+"="+be.Value)
+					}
+				}
+			}
+		}
+		want := []string(nil)
+		if offer {
+			want = []string{ActionFraud + "=" + m.Alert.ID}
+		}
+		if !slices.Equal(buttons, want) {
+			t.Errorf("offer %v: answer buttons %q, want %q", offer, buttons, want)
+		}
 	}
 }
 

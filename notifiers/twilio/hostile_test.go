@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -58,21 +59,47 @@ func TestInboundReplyHostile(t *testing.T) {
 		for _, word := range []string{"FRAUD", "OK"} {
 			t.Run(h.Name+"/"+word, func(t *testing.T) {
 				f := newFakeAnswers()
-				f.open[to] = notifiertest.Alert(h.Merchant)
-				srv := inboundServer(t, f, nil)
-				form := reply(word)
-				_, body := post(t, srv, InboundPath, form, sign(token, publicURL+InboundPath, form))
-				var twiml struct {
-					Message string `xml:"Message"`
-				}
-				if err := xml.Unmarshal([]byte(body), &twiml); err != nil || twiml.Message == "" {
-					t.Fatalf("reply %q: %v", body, err)
-				}
-				notifiertest.Check(t, "SMS reply", twiml.Message, 0, h.Gone)
-				if n := notifiers.GSMSeptets(twiml.Message); n < 0 || n > notifiers.SMSSegment {
-					t.Errorf("reply takes %d septets: %q", n, twiml.Message)
+				f.open(to, notifiertest.Alert(h.Merchant), "7K")
+				text := replyText(t, f, word)
+				notifiertest.Check(t, "SMS reply", text, 0, h.Gone)
+				if n := notifiers.GSMSeptets(text); n < 0 || n > notifiers.SMSSegment {
+					t.Errorf("reply takes %d septets: %q", n, text)
 				}
 			})
 		}
+		// With two open alerts, a bare reply is answered with the list of them, which
+		// names each merchant.
+		t.Run(h.Name+"/which", func(t *testing.T) {
+			f := newFakeAnswers()
+			other := notifiertest.Alert(h.Merchant)
+			other.ID = "al_aaaaaaaaaaaaaaaa"
+			f.open(to, other, "X3")
+			f.open(to, notifiertest.Alert(h.Merchant), "7K")
+			text := replyText(t, f, "FRAUD")
+			// "e.g." is cardwatch's own, and no phone links it.
+			notifiertest.Check(t, "SMS which reply", strings.ReplaceAll(text, "e.g. ", ""), 0, h.Gone)
+			if notifiers.GSMSeptets(text) < 0 {
+				t.Errorf("reply is not GSM-7: %q", text)
+			}
+			if !strings.Contains(text, "7K") || !strings.Contains(text, "X3") {
+				t.Errorf("reply does not list both alerts: %q", text)
+			}
+		})
 	}
+}
+
+// replyText posts an SMS reply with body word and returns the message of the TwiML
+// answer.
+func replyText(t *testing.T, f *fakeAnswers, word string) string {
+	t.Helper()
+	srv := inboundServer(t, f, nil)
+	form := reply(word)
+	_, body := post(t, srv, InboundPath, form, sign(token, publicURL+InboundPath, form))
+	var twiml struct {
+		Message string `xml:"Message"`
+	}
+	if err := xml.Unmarshal([]byte(body), &twiml); err != nil || twiml.Message == "" {
+		t.Fatalf("reply %q: %v", body, err)
+	}
+	return twiml.Message
 }

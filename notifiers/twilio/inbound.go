@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -142,8 +143,10 @@ func (h *webhook) signed(r *http.Request) bool {
 }
 
 // Inbound handles POST /twilio/inbound: a cardholder's SMS reply, FRAUD or OK (9 or 1),
-// answers the newest open alert sent to their number. It replies in TwiML, always with
-// 200 once the request is Twilio's, so that Twilio never retries into a reply storm.
+// with the reply code of the alert it answers ("FRAUD 7K"), or bare when the number has
+// one open alert. It replies in TwiML, always with 200 once the request is Twilio's, so
+// that Twilio never retries into a reply storm. Each MessageSid counts once: a repeat
+// gets an empty TwiML and changes nothing.
 type Inbound struct {
 	webhook
 }
@@ -170,22 +173,81 @@ var twilioKeywords = map[string]bool{
 
 // Reply texts; the facts in them come from the alert.
 const (
-	replyHelp    = "Reply " + notifiers.ReplyFraud + " if a purchase was not you, or " + notifiers.ReplyOK + " if it was."
+	replyHelp    = "Reply " + notifiers.ReplyFraud + " if a purchase was not you, or " + notifiers.ReplyOK + " if it was, with the code from the alert."
 	replyNoAlert = "No open alert for this number. Reply " + notifiers.ReplyFraud + " or " + notifiers.ReplyOK + " to an alert."
-	replyError   = "Sorry, something went wrong. Please try again."
+	// replyConfirmed is added when the open alerts are none but some were confirmed: a
+	// fraud report on one of those must name it.
+	replyConfirmed = " To report fraud on an alert you confirmed, reply " + notifiers.ReplyFraud + " and its code."
+	replyError     = "Sorry, something went wrong. Please try again."
+	replyWhich     = "; reply " + notifiers.ReplyFraud + " or " + notifiers.ReplyOK + " with the code, e.g. "
 )
 
-// verdictOf reads a reply: FRAUD or 9, OK or 1, in any case, with spaces and a final "."
-// or "!" around it. word is the reply as read, for Twilio's keywords.
-func verdictOf(body string) (verdict, word string) {
-	word = strings.ToUpper(strings.TrimSpace(strings.TrimRight(strings.TrimSpace(body), ".!")))
-	switch word {
-	case notifiers.ReplyFraud, "9":
-		return rules.VerdictFraud, word
-	case notifiers.ReplyOK, "1":
-		return rules.VerdictLegit, word
+// messageSid reports whether s is a Twilio message SID: SM (SMS) or MM (MMS) and 32
+// hex digits.
+func messageSid(s string) bool {
+	if len(s) != 34 || (s[:2] != "SM" && s[:2] != "MM") {
+		return false
 	}
-	return "", word
+	for _, c := range s[2:] {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// verdictOf reads a reply: FRAUD or 9, OK or 1, in any case, with spaces and a final "."
+// or "!" around it, and a reply code before or after the word, with or without a space
+// ("FRAUD 7K", "7k ok", "97K"). code is "" for a bare word; a second token that is not a
+// code is taken as one anyway (and asked about), unless it is itself an answer word.
+// word is the reply as read, for Twilio's keywords.
+func verdictOf(body string) (verdict, code, word string) {
+	word = strings.ToUpper(strings.TrimSpace(strings.TrimRight(strings.TrimSpace(body), ".!")))
+	fields := strings.Fields(word)
+	switch len(fields) {
+	case 1:
+		if v := answerWord(word); v != "" {
+			return v, "", word
+		}
+		// A code written against the word: "FRAUD7K", "97K", "OK7K".
+		for _, w := range []string{notifiers.ReplyFraud, notifiers.ReplyOK, "9", "1"} {
+			if rest, ok := strings.CutPrefix(word, w); ok && notifiers.IsReplyCode(rest) {
+				return answerWord(w), rest, word
+			}
+		}
+	case 2:
+		for _, p := range [][2]string{{fields[0], fields[1]}, {fields[1], fields[0]}} {
+			if v := answerWord(p[0]); v != "" && answerWord(p[1]) == "" && looksLikeCode(p[1]) {
+				return v, p[1], word
+			}
+		}
+	}
+	return "", "", word
+}
+
+// answerWord is the verdict of one answer word, or "".
+func answerWord(w string) string {
+	switch w {
+	case notifiers.ReplyFraud, "9":
+		return rules.VerdictFraud
+	case notifiers.ReplyOK, "1":
+		return rules.VerdictLegit
+	}
+	return ""
+}
+
+// looksLikeCode reports whether s could be a mistyped reply code: one to three letters
+// and digits. It is asked about, never guessed.
+func looksLikeCode(s string) bool {
+	if len(s) < 1 || len(s) > 3 {
+		return false
+	}
+	for _, c := range s {
+		if !('A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // ServeHTTP answers one SMS reply.
@@ -194,12 +256,32 @@ func (h *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	sid := form.Get("MessageSid")
+	if !messageSid(sid) {
+		h.log.Warn("twilio inbound refused: missing or malformed MessageSid")
+		http.Error(w, "missing or malformed MessageSid", http.StatusBadRequest)
+		return
+	}
 	from := form.Get("From")
 	if from == "" {
 		http.Error(w, "no From", http.StatusBadRequest)
 		return
 	}
-	verdict, word := verdictOf(form.Get("Body"))
+	// Before anything is read or recorded: a signed request can be captured and posted
+	// again, and Twilio signs no time, so the message's own id is what makes it count once.
+	first, err := h.answers.FirstMessage(r.Context(), notifiers.ChannelSMS, sid)
+	if err != nil {
+		twiml(w, h.failed(from, "", err))
+		return
+	}
+	if !first {
+		// A replay, or Twilio's retry of a reply already answered: an empty TwiML, so that
+		// a replay cannot make cardwatch text the cardholder either.
+		h.log.Warn("sms reply seen before, ignored", "message", sid)
+		twiml(w, "")
+		return
+	}
+	verdict, code, word := verdictOf(form.Get("Body"))
 	switch {
 	case twilioKeywords[word] || form.Get("OptOutType") != "":
 		// OptOutType is how a messaging service with Advanced Opt-Out says it took the
@@ -210,31 +292,136 @@ func (h *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		twiml(w, replyHelp)
 		return
 	}
-	twiml(w, h.answer(r.Context(), from, verdict))
+	twiml(w, h.answer(r.Context(), from, verdict, code))
 }
 
-// answer records verdict on the newest open alert of phone and says what came of it.
-func (h *Inbound) answer(ctx context.Context, phone, verdict string) string {
-	a, err := h.answers.NewestOpen(ctx, phone)
-	if err == nil {
-		var out notifiers.Outcome
-		out, err = h.answers.Answer(ctx, a.ID, verdict, notifiers.ChannelSMS)
+// answer records verdict on the alert of phone the reply means, and says what came of it:
+// the alert with that code, or with no code the number's one open alert. With several
+// open, or an unknown code, it asks and records nothing.
+func (h *Inbound) answer(ctx context.Context, phone, verdict, code string) string {
+	list, err := h.answers.PhoneAlerts(ctx, phone)
+	if err != nil {
+		return h.failed(phone, verdict, err)
+	}
+	var open, confirmed []notifiers.PhoneAlert
+	stale := false
+	for _, pa := range list {
 		switch {
-		case err == nil && out.First:
-			h.log.Info("sms answer recorded", "alert", a.ID, "bank", a.Bank, "verdict", verdict, "from", maskPhone(phone))
-			return answeredText(a, verdict)
-		case err == nil:
-			return alreadyText(out.Standing)
+		case pa.Answer == nil && pa.Closed:
+			stale = true
+		case pa.Answer == nil:
+			open = append(open, pa)
+		case pa.Answer.Verdict == rules.VerdictLegit && !pa.Closed:
+			confirmed = append(confirmed, pa)
 		}
 	}
-	if errors.Is(err, notifiers.ErrNoOpenAlert) || errors.Is(err, notifiers.ErrUnknownAlert) {
+	var target *notifiers.PhoneAlert
+	switch {
+	case code != "":
+		for i := range list {
+			if list[i].Code == code {
+				target = &list[i]
+				break
+			}
+		}
+		if target == nil {
+			return unknownCodeText(code, open)
+		}
+	case len(open) == 1:
+		target = &open[0]
+	case len(open) > 1:
+		return whichText(open)
+	case stale:
+		return notifiers.TooOldText
+	case verdict == rules.VerdictFraud && len(confirmed) > 0:
+		return replyNoAlert + replyConfirmed
+	default:
 		return replyNoAlert
 	}
+	a := target.Alert
+	out, err := h.answers.Answer(ctx, a.ID, verdict, notifiers.ChannelSMS)
+	switch {
+	case err == nil && out.Published():
+		h.log.Info("sms answer recorded", "alert", a.ID, "bank", a.Bank, "verdict", verdict,
+			"correction", out.Correction, "from", maskPhone(phone))
+		return answeredText(a, verdict)
+	case err == nil:
+		return alreadyText(out.Standing)
+	case errors.Is(err, notifiers.ErrTooOld):
+		return notifiers.TooOldText
+	case errors.Is(err, notifiers.ErrUnknownAlert):
+		return replyNoAlert
+	}
+	return h.failed(phone, verdict, err)
+}
+
+// failed logs an internal error and says so to the cardholder.
+func (h *Inbound) failed(phone, verdict string, err error) string {
 	// The store's error may quote the number it looked up; the log gets its last digits only.
 	msg := strings.ReplaceAll(err.Error(), phone, maskPhone(phone))
 	h.log.Error("sms answer not recorded", "from", maskPhone(phone), "verdict", verdict, "err", msg)
 	return replyError
 }
+
+// maxListed is how many open alerts a "which one?" reply names.
+const maxListed = 4
+
+// whichText asks which of several open alerts a bare reply meant: "You have 2 open
+// alerts: 7K $12.00 at SHOP, X3 $900.00 at WATCHES; reply FRAUD or OK with the code,
+// e.g. FRAUD 7K."
+func whichText(open []notifiers.PhoneAlert) string {
+	return "You have " + strconv.Itoa(len(open)) + " open alerts: " + listText(open) + replyWhich + example(open)
+}
+
+// unknownCodeText answers a code no alert of the number has: never a guess.
+func unknownCodeText(code string, open []notifiers.PhoneAlert) string {
+	// The code is the cardholder's own text: only what a code can hold is repeated.
+	s := "No alert of yours has the code " + code + "."
+	if len(open) > 0 {
+		s += " Open alerts: " + listText(open) + replyWhich + example(open)
+	}
+	return s
+}
+
+// listText names open alerts by code, amount and merchant, newest first.
+func listText(open []notifiers.PhoneAlert) string {
+	var parts []string
+	for _, pa := range open[:min(len(open), maxListed)] {
+		code := pa.Code
+		if code == "" {
+			code = "(no code: use its link)"
+		}
+		parts = append(parts, code+" "+smsAmount(pa.Alert)+" at "+shortMerchant(pa.Alert, 14))
+	}
+	if n := len(open) - maxListed; n > 0 {
+		parts = append(parts, strconv.Itoa(n)+" more")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// example is a reply that names the newest open alert with a code.
+func example(open []notifiers.PhoneAlert) string {
+	for _, pa := range open {
+		if pa.Code != "" {
+			return notifiers.ReplyFraud + " " + pa.Code + "."
+		}
+	}
+	return notifiers.ReplyFraud + " 7K."
+}
+
+// smsAmount is an alert's amount in GSM-7: "$12.00", or "50000.00 NGN" rather than a
+// "₦" that GSM-7 lacks.
+func smsAmount(a *rules.Alert) string {
+	amount := a.Charged().Format()
+	if notifiers.GSMSeptets(amount) < 0 {
+		amount = a.Charged().String()
+	}
+	return amount
+}
+
+// shortMerchant is the merchant as an SMS names it, safe and quoted, its own words cut
+// to n letters: notifiers.SMSMerchant.
+func shortMerchant(a *rules.Alert, n int) string { return notifiers.SMSMerchant(a.Merchant, n) }
 
 // answeredText thanks the cardholder for the first answer to a; the text, with the
 // merchant's name made safe for SMS, is notifiers.AnsweredSMS.

@@ -7,6 +7,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -30,12 +31,14 @@ const publicURL = "https://cw.example.com"
 
 var answeredAt = time.Date(2026, 11, 24, 18, 24, 30, 0, time.UTC)
 
-// fakeAnswers is notifiers.Answers over maps: the open alert of each phone, and the
-// standing answer of each alert.
+// fakeAnswers is notifiers.Answers over maps: the alerts of each phone, newest first,
+// the standing answer of each alert, and the message ids seen.
 type fakeAnswers struct {
 	mu         sync.Mutex
-	open       map[string]*rules.Alert
+	phones     map[string][]notifiers.PhoneAlert
 	standing   map[string]rules.Report
+	closed     map[string]bool // alerts past the age limit
+	seen       map[string]bool
 	err        error // returned by every call when set
 	calls      int
 	answers    []string // "alert verdict channel" of each Answer
@@ -43,7 +46,15 @@ type fakeAnswers struct {
 }
 
 func newFakeAnswers() *fakeAnswers {
-	return &fakeAnswers{open: map[string]*rules.Alert{}, standing: map[string]rules.Report{}}
+	return &fakeAnswers{phones: map[string][]notifiers.PhoneAlert{}, standing: map[string]rules.Report{},
+		closed: map[string]bool{}, seen: map[string]bool{}}
+}
+
+// open adds an alert sent to phone, newer than those there, with its reply code.
+func (f *fakeAnswers) open(phone string, a *rules.Alert, code string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.phones[phone] = append([]notifiers.PhoneAlert{{Alert: a, Code: code}}, f.phones[phone]...)
 }
 
 func (f *fakeAnswers) Alert(_ context.Context, id string) (*rules.Alert, *rules.Report, error) {
@@ -53,6 +64,8 @@ func (f *fakeAnswers) Alert(_ context.Context, id string) (*rules.Alert, *rules.
 	return nil, nil, errors.New("not used by the Twilio handlers")
 }
 
+// Answer follows the contract: the first answer stands, but for one fraud correction
+// after a legit one.
 func (f *fakeAnswers) Answer(_ context.Context, id, verdict, channel string) (notifiers.Outcome, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -60,27 +73,53 @@ func (f *fakeAnswers) Answer(_ context.Context, id, verdict, channel string) (no
 	if f.err != nil {
 		return notifiers.Outcome{}, f.err
 	}
-	f.answers = append(f.answers, id+" "+verdict+" "+channel)
-	if r, ok := f.standing[id]; ok {
-		return notifiers.Outcome{Standing: r}, nil
+	if f.closed[id] {
+		return notifiers.Outcome{}, notifiers.ErrTooOld
 	}
+	f.answers = append(f.answers, id+" "+verdict+" "+channel)
 	r := rules.Report{AlertID: id, Verdict: verdict, Channel: channel, ReportedAt: answeredAt}
+	if old, ok := f.standing[id]; ok {
+		if old.Verdict == rules.VerdictLegit && !old.Correction && verdict == rules.VerdictFraud {
+			r.Correction = true
+			f.standing[id] = r
+			return notifiers.Outcome{Standing: r, Correction: true}, nil
+		}
+		return notifiers.Outcome{Standing: old}, nil
+	}
 	f.standing[id] = r
 	return notifiers.Outcome{Standing: r, First: true}, nil
 }
 
-func (f *fakeAnswers) NewestOpen(_ context.Context, phone string) (*rules.Alert, error) {
+func (f *fakeAnswers) PhoneAlerts(_ context.Context, phone string) ([]notifiers.PhoneAlert, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
 	if f.err != nil {
 		return nil, f.err
 	}
-	a, ok := f.open[phone]
-	if !ok {
-		return nil, notifiers.ErrNoOpenAlert
+	var out []notifiers.PhoneAlert
+	for _, pa := range f.phones[phone] {
+		if r, ok := f.standing[pa.Alert.ID]; ok {
+			pa.Answer = &r
+		}
+		pa.Closed = f.closed[pa.Alert.ID]
+		out = append(out, pa)
 	}
-	return a, nil
+	return out, nil
+}
+
+func (f *fakeAnswers) FirstMessage(_ context.Context, channel, id string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.err != nil {
+		return false, f.err
+	}
+	if f.seen[channel+" "+id] {
+		return false, nil
+	}
+	f.seen[channel+" "+id] = true
+	return true, nil
 }
 
 func (f *fakeAnswers) RecordDelivery(_ context.Context, d notifiers.Delivery) error {
@@ -225,53 +264,76 @@ func twimlOf(text string) string {
 func TestInbound(t *testing.T) {
 	a := testMessage().Alert
 	const (
-		fraud   = "Thanks. Card ..4821: $1,342.10 at &#34;ACME ELECTRONICS&#34; reported as fraud. Your bank has been told and will block the card."
-		legit   = "Thanks, noted: the $1,342.10 at &#34;ACME ELECTRONICS&#34; was you."
-		help    = "Reply FRAUD if a purchase was not you, or OK if it was."
-		noAlert = "No open alert for this number. Reply FRAUD or OK to an alert."
+		fraud     = "Thanks. Card ..4821: $1,342.10 at &#34;ACME ELECTRONICS&#34; reported as fraud. Your bank has been told and will block the card."
+		legit     = "Thanks, noted: the $1,342.10 at &#34;ACME ELECTRONICS&#34; was you."
+		help      = "Reply FRAUD if a purchase was not you, or OK if it was, with the code from the alert."
+		noAlert   = "No open alert for this number. Reply FRAUD or OK to an alert."
+		confirmed = noAlert + " To report fraud on an alert you confirmed, reply FRAUD and its code."
 	)
+	legitStands := &rules.Report{Verdict: rules.VerdictLegit, ReportedAt: answeredAt}
+	fraudStands := &rules.Report{Verdict: rules.VerdictFraud, ReportedAt: answeredAt}
 	for _, c := range []struct {
 		name     string
 		body     string
-		open     bool          // the phone has an open alert
+		open     bool          // the phone has an alert, with reply code 7K
 		standing *rules.Report // an earlier answer to the alert
+		closed   bool          // the alert is past the answer age limit
 		form     url.Values    // more parameters
 		want     string        // the TwiML message, "" for none
 		verdict  string        // the verdict recorded, "" for none
 	}{
-		{"FRAUD", "FRAUD", true, nil, nil, fraud, rules.VerdictFraud},
-		{"fraud and a space", "fraud ", true, nil, nil, fraud, rules.VerdictFraud},
-		{"9", "9", true, nil, nil, fraud, rules.VerdictFraud},
-		{"Fraud!", "  Fraud!", true, nil, nil, fraud, rules.VerdictFraud},
-		{"ok", "ok", true, nil, nil, legit, rules.VerdictLegit},
-		{"1", "1", true, nil, nil, legit, rules.VerdictLegit},
-		{"Ok.", "Ok.", true, nil, nil, legit, rules.VerdictLegit},
-		{"unknown word", "maybe", true, nil, nil, help, ""},
-		{"YES", "yes", true, nil, nil, "", ""}, // Twilio's opt-in word, Twilio replies
-		{"NO", "NO", true, nil, nil, help, ""},
-		{"two words", "FRAUD OK", true, nil, nil, help, ""},
-		{"empty", "", true, nil, nil, help, ""},
-		{"STOP", "STOP", true, nil, nil, "", ""},
-		{"stop.", " stop.", true, nil, nil, "", ""},
-		{"UNSUBSCRIBE", "Unsubscribe", true, nil, nil, "", ""},
-		{"START", "START", true, nil, nil, "", ""},
-		{"HELP", "help", true, nil, nil, "", ""},
-		{"INFO", "INFO", true, nil, nil, "", ""},
-		{"custom opt-out keyword", "ARRET", true, nil, url.Values{"OptOutType": {"STOP"}}, "", ""},
-		{"no open alert", "FRAUD", false, nil, nil, noAlert, ""},
-		{"not first, fraud stands", "OK", true, &rules.Report{Verdict: rules.VerdictFraud, ReportedAt: answeredAt}, nil,
+		{"FRAUD", "FRAUD", true, nil, false, nil, fraud, rules.VerdictFraud},
+		{"fraud and a space", "fraud ", true, nil, false, nil, fraud, rules.VerdictFraud},
+		{"9", "9", true, nil, false, nil, fraud, rules.VerdictFraud},
+		{"Fraud!", "  Fraud!", true, nil, false, nil, fraud, rules.VerdictFraud},
+		{"ok", "ok", true, nil, false, nil, legit, rules.VerdictLegit},
+		{"1", "1", true, nil, false, nil, legit, rules.VerdictLegit},
+		{"Ok.", "Ok.", true, nil, false, nil, legit, rules.VerdictLegit},
+		{"FRAUD 7K", "FRAUD 7K", true, nil, false, nil, fraud, rules.VerdictFraud},
+		{"9 7k", "9 7k", true, nil, false, nil, fraud, rules.VerdictFraud},
+		{"code first", " 7k  Fraud.", true, nil, false, nil, fraud, rules.VerdictFraud},
+		{"fraud7k", "fraud7k", true, nil, false, nil, fraud, rules.VerdictFraud},
+		{"97K", "97K", true, nil, false, nil, fraud, rules.VerdictFraud},
+		{"OK 7K", "OK 7K", true, nil, false, nil, legit, rules.VerdictLegit},
+		{"1 7K", "1 7K!", true, nil, false, nil, legit, rules.VerdictLegit},
+		{"ok7k", "ok7k", true, nil, false, nil, legit, rules.VerdictLegit},
+		{"unknown code", "FRAUD 3A", true, nil, false, nil,
+			"No alert of yours has the code 3A. Open alerts: 7K $1,342.10 at &#34;ACME ELECTRON.&#34;; reply FRAUD or OK with the code, e.g. FRAUD 7K.", ""},
+		{"unknown code, nothing open", "OK 3A", false, nil, false, nil, "No alert of yours has the code 3A.", ""},
+		{"unknown word", "maybe", true, nil, false, nil, help, ""},
+		{"YES", "yes", true, nil, false, nil, "", ""}, // Twilio's opt-in word, Twilio replies
+		{"NO", "NO", true, nil, false, nil, help, ""},
+		{"two words", "FRAUD OK", true, nil, false, nil, help, ""},
+		{"a code too long", "FRAUD 7KAA", true, nil, false, nil, help, ""},
+		{"three words", "FRAUD 7K now", true, nil, false, nil, help, ""},
+		{"empty", "", true, nil, false, nil, help, ""},
+		{"STOP", "STOP", true, nil, false, nil, "", ""},
+		{"stop.", " stop.", true, nil, false, nil, "", ""},
+		{"UNSUBSCRIBE", "Unsubscribe", true, nil, false, nil, "", ""},
+		{"START", "START", true, nil, false, nil, "", ""},
+		{"HELP", "help", true, nil, false, nil, "", ""},
+		{"INFO", "INFO", true, nil, false, nil, "", ""},
+		{"custom opt-out keyword", "ARRET", true, nil, false, url.Values{"OptOutType": {"STOP"}}, "", ""},
+		{"no open alert", "FRAUD", false, nil, false, nil, noAlert, ""},
+		{"bare OK, only an answered alert", "OK", true, fraudStands, false, nil, noAlert, ""},
+		{"bare FRAUD, only a confirmed alert", "FRAUD", true, legitStands, false, nil, confirmed, ""},
+		{"code, fraud stands", "OK 7K", true, fraudStands, false, nil,
 			"This alert was already answered (reported as fraud at 18:24 UTC).", rules.VerdictLegit},
-		{"not first, legit stands", "9", true, &rules.Report{Verdict: rules.VerdictLegit, ReportedAt: answeredAt}, nil,
-			"This alert was already answered (confirmed as you at 18:24 UTC).", rules.VerdictFraud},
+		{"code, legit stands", "1 7K", true, legitStands, false, nil,
+			"This alert was already answered (confirmed as you at 18:24 UTC).", rules.VerdictLegit},
+		{"correction: FRAUD after OK", "FRAUD 7K", true, legitStands, false, nil, fraud, rules.VerdictFraud},
+		{"too old, bare", "OK", true, nil, true, nil, notifiers.TooOldText, ""},
+		{"too old, code", "FRAUD 7K", true, nil, true, nil, notifiers.TooOldText, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFakeAnswers()
 			if c.open {
-				f.open[to] = a
+				f.open(to, a, "7K")
 			}
 			if c.standing != nil {
 				f.standing[a.ID] = *c.standing
 			}
+			f.closed[a.ID] = c.closed
 			srv := inboundServer(t, f, nil)
 			form := reply(c.body)
 			for k, v := range c.form {
@@ -302,12 +364,152 @@ func TestInbound(t *testing.T) {
 	}
 }
 
+// twoAlerts are two alerts of one number: the older $12.00 at a coffee shop with code
+// 7K, the newer the test message's with code X3.
+func twoAlerts(f *fakeAnswers) (older, newer *rules.Alert) {
+	o := *testMessage().Alert
+	o.ID = rules.AlertID("acme", "older")
+	o.BillingAmount = &rules.Money{Minor: 1200, Currency: "USD"}
+	o.Merchant = rules.Merchant{Name: "BLUE BOTTLE COFFEE"}
+	n := testMessage().Alert
+	f.open(to, &o, "7K")
+	f.open(to, n, "X3")
+	return &o, n
+}
+
+// TestInboundSeveralOpenAlerts: a bare answer with two alerts open asks which and
+// records nothing; the code answers the alert it names, whichever is newer.
+func TestInboundSeveralOpenAlerts(t *testing.T) {
+	const ask = "You have 2 open alerts: X3 $1,342.10 at &#34;ACME ELECTRON.&#34;, 7K $12.00 at &#34;BLUE BOTTLE C.&#34;; reply FRAUD or OK with the code, e.g. FRAUD X3."
+	for _, body := range []string{"OK", "1", "FRAUD", "9"} {
+		t.Run(body, func(t *testing.T) {
+			f := newFakeAnswers()
+			twoAlerts(f)
+			srv := inboundServer(t, f, nil)
+			form := reply(body)
+			_, got := post(t, srv, InboundPath, form, sign(token, publicURL+InboundPath, form))
+			if got != twimlOf(ask) {
+				t.Errorf("reply = %s\nwant    %s", got, twimlOf(ask))
+			}
+			if _, answers, _ := f.snapshot(); len(answers) != 0 {
+				t.Errorf("a bare %s with two alerts open answered %q", body, answers)
+			}
+		})
+	}
+	for _, c := range []struct {
+		body, code, verdict string
+	}{
+		{"ok 7k", "7K", rules.VerdictLegit},
+		{"FRAUD 7K", "7K", rules.VerdictFraud},
+		{"9 x3", "X3", rules.VerdictFraud},
+		{"X3 OK", "X3", rules.VerdictLegit},
+	} {
+		t.Run(c.body, func(t *testing.T) {
+			f := newFakeAnswers()
+			older, newer := twoAlerts(f)
+			want := older.ID
+			if c.code == "X3" {
+				want = newer.ID
+			}
+			srv := inboundServer(t, f, nil)
+			form := reply(c.body)
+			_, got := post(t, srv, InboundPath, form, sign(token, publicURL+InboundPath, form))
+			if !strings.Contains(got, "Thanks") {
+				t.Errorf("reply = %s", got)
+			}
+			if _, answers, _ := f.snapshot(); !slices.Equal(answers, []string{want + " " + c.verdict + " sms"}) {
+				t.Errorf("answers = %q, want %s answered %s", answers, c.code, c.verdict)
+			}
+		})
+	}
+	// Once one of the two is answered, a bare word answers the other.
+	f := newFakeAnswers()
+	older, _ := twoAlerts(f)
+	srv := inboundServer(t, f, nil)
+	for i, body := range []string{"OK X3", "FRAUD"} {
+		form := reply(body)
+		form.Set("MessageSid", fmt.Sprintf("SM%032x", i))
+		post(t, srv, InboundPath, form, sign(token, publicURL+InboundPath, form))
+	}
+	if _, answers, _ := f.snapshot(); len(answers) != 2 || answers[1] != older.ID+" fraud sms" {
+		t.Errorf("answers = %q, want the bare FRAUD on the one left open", answers)
+	}
+}
+
+// TestInboundReplayCountsOnce posts one signed OK three times, each time with another
+// single alert open (the attack answered all three): the first answers its alert, the
+// replays get an empty TwiML and answer nothing.
+func TestInboundReplayCountsOnce(t *testing.T) {
+	f := newFakeAnswers()
+	srv := inboundServer(t, f, slog.New(slog.DiscardHandler))
+	form := reply("OK")
+	sig := sign(token, publicURL+InboundPath, form)
+	for i := range 3 {
+		a := *testMessage().Alert
+		a.ID = rules.AlertID("acme", fmt.Sprint("txn-", i))
+		f.open(to, &a, notifiers.ReplyCode(i))
+		res, body := post(t, srv, InboundPath, form, sig)
+		want := twimlOf("Thanks, noted: the $1,342.10 at &#34;ACME ELECTRONICS&#34; was you.")
+		if i > 0 {
+			want = twimlOf("")
+		}
+		if res.StatusCode != http.StatusOK || body != want {
+			t.Errorf("post %d: %d %s, want %s", i+1, res.StatusCode, body, want)
+		}
+	}
+	if _, answers, _ := f.snapshot(); len(answers) != 1 {
+		t.Errorf("one signed reply answered %d alerts: %q", len(answers), answers)
+	}
+}
+
+// TestInboundRefusesMalformedMessageSid: no once-only record without a real id, so no
+// answer either.
+func TestInboundRefusesMalformedMessageSid(t *testing.T) {
+	for name, sid := range map[string]string{
+		"missing":      "",
+		"short":        "SMreply",
+		"31 hex":       "SM" + strings.Repeat("a", 31),
+		"33 hex":       "SM" + strings.Repeat("a", 33),
+		"not hex":      "SM" + strings.Repeat("g", 32),
+		"other prefix": "CA" + strings.Repeat("a", 32),
+		"a key token":  "SM" + strings.Repeat("a", 30) + ".>",
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFakeAnswers()
+			f.open(to, testMessage().Alert, "7K")
+			srv := inboundServer(t, f, slog.New(slog.DiscardHandler))
+			form := reply("FRAUD")
+			if sid == "" {
+				form.Del("MessageSid")
+			} else {
+				form.Set("MessageSid", sid)
+			}
+			res, body := post(t, srv, InboundPath, form, sign(token, publicURL+InboundPath, form))
+			if res.StatusCode != http.StatusBadRequest || strings.Contains(body, "<Response") {
+				t.Errorf("status %d, body %s; want 400 and no TwiML", res.StatusCode, body)
+			}
+			if calls, _, _ := f.snapshot(); calls != 0 {
+				t.Errorf("Answers called %d times", calls)
+			}
+		})
+	}
+	// An MMS reply's id is a real one.
+	f := newFakeAnswers()
+	f.open(to, testMessage().Alert, "7K")
+	srv := inboundServer(t, f, nil)
+	form := reply("FRAUD")
+	form.Set("MessageSid", "MM"+strings.Repeat("0F", 16))
+	if res, _ := post(t, srv, InboundPath, form, sign(token, publicURL+InboundPath, form)); res.StatusCode != http.StatusOK {
+		t.Errorf("MMS reply: status %d", res.StatusCode)
+	}
+}
+
 func TestInboundEscapesAndFits(t *testing.T) {
 	a := *testMessage().Alert
 	a.Merchant.Name = "TOM & JERRY'S <DINER> ŁÓDŹ " + strings.Repeat("EXTRA LONG NAME ", 6)
 	a.BillingAmount = &rules.Money{Minor: 5000000, Currency: "NGN"}
 	f := newFakeAnswers()
-	f.open[to] = &a
+	f.open(to, &a, "7K")
 	srv := inboundServer(t, f, nil)
 	form := reply("FRAUD")
 	_, body := post(t, srv, InboundPath, form, sign(token, publicURL+InboundPath, form))
@@ -380,7 +582,7 @@ func TestInboundRefuses(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFakeAnswers()
-			f.open[to] = testMessage().Alert
+			f.open(to, testMessage().Alert, "7K")
 			srv := inboundServer(t, f, slog.New(slog.DiscardHandler))
 			res, body := post(t, srv, InboundPath, c.form, c.sig(srv))
 			if res.StatusCode != c.want {

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cardwatch/cardwatch/rules"
+	"github.com/cardwatch/cardwatch/subscribers"
+)
+
+// Anyone who can publish on the bus (the embedded default lets every client) tries to
+// make cardwatch send a cardholder words of theirs: none of it reaches a cardholder, and
+// each attempt is counted and put on the DLQ with why.
+func TestForgedAlertsReachNoCardholder(t *testing.T) {
+	e := newEnv(t)
+	r := e.start()
+	ctx := context.Background()
+	e.publish("acme", testCardToken, []byte(exampleEvent))
+	eventually(t, "the genuine alert's SMS and Slack message", func() bool {
+		return len(e.twilio.messages()) == 1 && len(e.slack.messages()) == 1
+	})
+	genuine := e.streamMsgs(subscribers.StreamAlerts)[0]
+	var real rules.Alert
+	if err := json.Unmarshal(genuine.Data, &real); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := e.js.KeyValue(ctx, subscribers.BucketAlerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	realRecord, err := kv.Get(ctx, real.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A phishing alert, as the review wrote it: an acme cardholder, a link of its own.
+	phish := func(bank, txnID string) rules.Alert {
+		a := real
+		a.ID, a.TxnID, a.Bank = rules.AlertID(bank, txnID), txnID, bank
+		a.Merchant.Name = "ACME BANK: card suspended, verify at link"
+		a.ReportURL = "https://acmebank-verify.example/r/login"
+		return a
+	}
+	encode := func(a rules.Alert) []byte {
+		b, err := json.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	put := func(key string, value []byte) {
+		if _, err := kv.Put(ctx, key, value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A record written straight into the bucket, as cardwatch's were before they were sealed.
+	inBucket := phish("acme", "forged-in-bucket")
+	raw, _ := json.Marshal(map[string]any{"alert": inBucket, "card_token": testCardToken})
+	put(inBucket.ID, raw)
+	// The same with a seal made up by the forger.
+	badSeal := phish("acme", "forged-seal")
+	raw, _ = json.Marshal(map[string]any{"record": map[string]any{"alert": badSeal, "card_token": testCardToken},
+		"seal": strings.Repeat("A", 43) + "="})
+	put(badSeal.ID, raw)
+	// The genuine sealed record copied under another alert's key.
+	copied := phish("acme", "copied-record")
+	put(copied.ID, realRecord.Value())
+	altered := real
+	altered.Merchant.Name, altered.ReportURL = "REFUND DESK", "https://evil.example/r/x"
+
+	cases := []struct {
+		subject string
+		data    []byte
+		why     string
+		says    string
+	}{
+		{"cardwatch.alerts.globex", encode(phish("globex", "made-up-1")), subscribers.RefusedUnknown, "raised no alert"},
+		{"cardwatch.alerts.acme", encode(phish("acme", "made-up-2")), subscribers.RefusedUnknown, "raised no alert"},
+		{"cardwatch.alerts.acme", []byte(`{"id":"al_*.>","bank":"acme"}`), subscribers.RefusedUnknown, "raised no alert"},
+		{"cardwatch.alerts.acme", encode(inBucket), subscribers.RefusedUnsealed, "not sealed"},
+		{"cardwatch.alerts.acme", encode(badSeal), subscribers.RefusedUnsealed, "not sealed"},
+		{"cardwatch.alerts.acme", encode(copied), subscribers.RefusedUnsealed, "not sealed"},
+		{"cardwatch.alerts.globex", genuine.Data, subscribers.RefusedBank, "not this bank's"},
+		{"cardwatch.alerts.acme", encode(altered), subscribers.RefusedAltered, "contents are not the alert cardwatch raised"},
+		{"cardwatch.alerts.acme", []byte("Card suspended, call +1 800 555 0100"), subscribers.RefusedUnreadable, "not an alert"},
+	}
+	for _, c := range cases {
+		// No Nats-Msg-Id, or the forger's own: JetStream's duplicate window is no defence.
+		if _, err := e.js.Publish(ctx, c.subject, c.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forged := func() []jetstream.RawStreamMsg {
+		var out []jetstream.RawStreamMsg
+		for _, m := range e.streamMsgs(subscribers.StreamDLQ) {
+			var dl subscribers.DeadLetter
+			if err := json.Unmarshal(m.Data, &dl); err == nil && dl.Kind == subscribers.KindForgedAlert {
+				out = append(out, *m)
+			}
+		}
+		return out
+	}
+	eventually(t, "every forged alert refused to the DLQ", func() bool { return len(forged()) == len(cases) })
+
+	if n := len(e.twilio.messages()); n != 1 {
+		t.Errorf("%d SMS sent, want only the genuine alert's", n)
+	}
+	if n := len(e.slack.messages()); n != 1 {
+		t.Errorf("%d Slack messages sent, want only the genuine alert's", n)
+	}
+	for _, m := range e.twilio.messages() {
+		if strings.Contains(m.Get("Body"), "example") || strings.Contains(m.Get("Body"), "REFUND") {
+			t.Errorf("SMS carries the forger's words: %s", m.Get("Body"))
+		}
+	}
+	left := forged()
+	for i, c := range cases {
+		want := "cardwatch.dlq." + strings.TrimPrefix(c.subject, "cardwatch.alerts.")
+		found := false
+		for j, m := range left {
+			var dl subscribers.DeadLetter
+			_ = json.Unmarshal(m.Data, &dl)
+			if m.Subject == want && dl.Subject == c.subject && strings.Contains(dl.Reason, c.says) {
+				left = append(left[:j], left[j+1:]...)
+				found = true
+				break
+			}
+		}
+		if !found {
+			t.Errorf("case %d (%s): no DLQ entry on %s saying %q", i, c.why, want, c.says)
+		}
+	}
+
+	resp, err := http.Get(r.app.httpURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	counts := map[string]int{}
+	for _, c := range cases {
+		counts[c.why]++
+	}
+	for why, n := range counts {
+		line := `cardwatch_alerts_refused_total{why="` + why + `"} ` + strconv.Itoa(n)
+		if !strings.Contains(string(body), line+"\n") {
+			t.Errorf("metrics lack %q", line)
+		}
+	}
+}

@@ -1,0 +1,150 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// aliasBomb is a small rules file whose aliases, expanded, are far larger than it is:
+// a list of shops anchored once, inside a cardholder anchored once, aliased over and
+// over (the cardholder's known list, times the cardholders). Read naively it is
+// cardholders*shops merchant ids; the README's attack had 1 MB take over 4 GB.
+func aliasBomb(shops, cardholders int) string {
+	var b strings.Builder
+	b.WriteString("defaults: {home_country: US, currency: USD}\ncardholders:\n")
+	b.WriteString("  - &c {id: ch_0, bank: acme, notify: {sms: \"+15551230001\"}, rules: {unknown_merchant: {known: &k [")
+	for i := range shops {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "M-%d", i)
+	}
+	b.WriteString("]}}}\n")
+	// Nested: each of these cardholders is the first, and carries its known list again.
+	b.WriteString("  - {id: ch_1, bank: acme, notify: {sms: \"+15551230001\"}, rules: {unknown_merchant: {known: *k}}}\n")
+	for range cardholders {
+		b.WriteString("  - *c\n")
+	}
+	return b.String()
+}
+
+// TestParseRefusesAliasBomb: the file is refused for its aliases, before anything is
+// expanded, so memory stays about the file's own size.
+func TestParseRefusesAliasBomb(t *testing.T) {
+	data := []byte(aliasBomb(2000, 20000)) // 100 KB; 40 million merchant ids expanded
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b, err := Parse("bomb.yaml", data)
+	runtime.ReadMemStats(&after)
+	if b != nil || err == nil {
+		t.Fatalf("the file was accepted (%d cardholders)", b.Len())
+	}
+	errs := errorList(err)
+	if !strings.Contains(errs[0].Error(), "bomb.yaml:3: cardholders[0]: the anchor &c is not allowed") {
+		t.Errorf("first error %q, want the anchor at line 3", errs[0])
+	}
+	for _, e := range errs {
+		var fe *FieldError
+		if !errors.As(e, &fe) || fe.Line == 0 || !strings.Contains(fe.Msg, "anchor") && !strings.Contains(fe.Msg, "alias") {
+			t.Fatalf("error %q does not point at an anchor or alias with its line", e)
+		}
+	}
+	// One error per alias up to a cap, then a count: the report stays small too.
+	if len(errs) > maxAliasErrors+1 || !strings.Contains(errs[len(errs)-1].Error(), "more anchors or aliases") {
+		t.Errorf("%d errors, the last %q; want at most %d and a count of the rest", len(errs), errs[len(errs)-1], maxAliasErrors+1)
+	}
+	// The YAML tree of 100 KB is a few MB; expanded, the ids would be over 600 MB.
+	if got := after.TotalAlloc - before.TotalAlloc; got > 64<<20 {
+		t.Errorf("refusing the file allocated %d MB", got>>20)
+	}
+}
+
+// TestParseBoundsLists: a known or allow list past MaxListItems is refused at its line,
+// so that no list multiplies a cardholder's memory.
+func TestParseBoundsLists(t *testing.T) {
+	ids := make([]string, MaxListItems+1)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("M-%d", i)
+	}
+	countries := strings.TrimSuffix(strings.Repeat("CA, ", MaxListItems+1), ", ")
+	file := "defaults: {home_country: US, currency: USD}\ncardholders:\n" +
+		"  - id: ch_1\n    bank: acme\n    notify: {sms: \"+15551230001\"}\n    rules:\n" +
+		"      unknown_merchant: {known: [" + strings.Join(ids, ", ") + "]}\n" +
+		"      foreign_terminal: {allow: [" + countries + "]}\n"
+	_, err := Parse("lists.yaml", []byte(file))
+	want := []string{
+		fmt.Sprintf("lists.yaml:7: cardholders[0].rules.unknown_merchant.known: has %d items; at most %d are allowed", MaxListItems+1, MaxListItems),
+		fmt.Sprintf("lists.yaml:8: cardholders[0].rules.foreign_terminal.allow: has %d items; at most %d are allowed", MaxListItems+1, MaxListItems),
+	}
+	if got := fmt.Sprint(errorList(err)); got != fmt.Sprint(want) {
+		t.Errorf("errors %s, want %s", got, want)
+	}
+	// At the limit, the lists load.
+	file = strings.Replace(file, ", M-"+fmt.Sprint(MaxListItems)+"]", "]", 1)
+	file = strings.Replace(file, "[CA, ", "[", 1)
+	if _, err := Parse("lists.yaml", []byte(file)); err != nil {
+		t.Errorf("lists of %d items refused: %v", MaxListItems, err)
+	}
+}
+
+// TestParseBoundsCardholders: a file of more than maxCardholders cardholders is refused,
+// whether it is read piece by piece (plain form, or pieces yaml.v3 reads) or whole.
+func TestParseBoundsCardholders(t *testing.T) {
+	defer func(n int) { maxCardholders = n }(maxCardholders)
+	maxCardholders = chunkItems + 10 // past the first piece
+	for _, tt := range []struct {
+		name  string
+		item  func(i int) string
+		whole bool // defaults last: the file is read whole
+	}{
+		{"plain form", func(i int) string {
+			return fmt.Sprintf("  - id: ch_%d\n    bank: acme\n    notify: {sms: \"+15551230001\"}\n", i)
+		}, false},
+		{"yaml.v3", func(i int) string {
+			return fmt.Sprintf("  - {id: \"ch_%d\", bank: acme, notify: {sms: \"+15551230001\"}} # a comment\n", i)
+		}, false},
+		{"whole file", func(i int) string {
+			return fmt.Sprintf("  - {id: ch_%d, bank: acme, notify: {sms: \"+15551230001\"}}\n", i)
+		}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			const defaults = "defaults: {home_country: US, currency: USD}\n"
+			var b strings.Builder
+			if !tt.whole {
+				b.WriteString(defaults)
+			}
+			b.WriteString("cardholders:\n")
+			for i := range maxCardholders + 1 {
+				b.WriteString(tt.item(i))
+			}
+			items := b.String()
+			if tt.whole {
+				b.WriteString(defaults)
+			}
+			line := 3
+			if tt.whole {
+				line = 2
+			}
+			book, err := Parse("many.yaml", []byte(b.String()))
+			want := fmt.Sprintf("many.yaml:%d: cardholders: has more than %d cardholders, the most a rules file may hold", line, maxCardholders)
+			if book != nil || err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("error %v, want %q", err, want)
+			}
+			if n := len(errorList(err)); n != 1 {
+				t.Errorf("%d errors, want the one", n)
+			}
+			// At the limit, the file loads.
+			text := items[:strings.LastIndex(items, "  - ")]
+			if tt.whole {
+				text += defaults
+			}
+			if book, err := Parse("many.yaml", []byte(text)); err != nil || book.Len() != maxCardholders {
+				t.Errorf("%d cardholders: %v", maxCardholders, err)
+			}
+		})
+	}
+}
