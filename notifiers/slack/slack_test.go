@@ -98,6 +98,15 @@ func fakeSlack(t *testing.T, m notifiers.Message, a answer) *httptest.Server {
 	return srv
 }
 
+// clientTimeout is the HTTP client's timeout for a case: short only where the fake hangs,
+// so that a loaded machine cannot turn a slow answer into a timeout.
+func clientTimeout(a answer) time.Duration {
+	if a.hang {
+		return 50 * time.Millisecond
+	}
+	return 10 * time.Second
+}
+
 func newNotifier(t *testing.T, srv *httptest.Server, timeout time.Duration) *Notifier {
 	t.Helper()
 	n, err := New(Config{BotToken: token, APIURL: srv.URL + "/api", HTTPClient: &http.Client{Timeout: timeout}})
@@ -134,7 +143,7 @@ func TestSendClassifies(t *testing.T) {
 	for _, c := range sendCases {
 		t.Run(c.name, func(t *testing.T) {
 			m := message("foreign_three_reasons")
-			n := newNotifier(t, fakeSlack(t, m, c.answer), 50*time.Millisecond)
+			n := newNotifier(t, fakeSlack(t, m, c.answer), clientTimeout(c.answer))
 			r, err := n.Send(context.Background(), m)
 			class, wait := notifiers.Classify(err)
 			if class != c.class || wait != c.wait {
@@ -171,7 +180,7 @@ func TestSendLeaksNoSecret(t *testing.T) {
 		}
 		t.Run(c.name, func(t *testing.T) {
 			m := message("foreign_three_reasons")
-			_, err := newNotifier(t, fakeSlack(t, m, c.answer), 50*time.Millisecond).Send(context.Background(), m)
+			_, err := newNotifier(t, fakeSlack(t, m, c.answer), clientTimeout(c.answer)).Send(context.Background(), m)
 			if err == nil {
 				t.Fatal("Send succeeded")
 			}
