@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -49,26 +50,27 @@ func (r *AlertRecord) Standing() *rules.Report {
 // AlertStore keeps AlertRecords in a JetStream key-value bucket, so that every instance
 // sees them, they survive restarts, and they expire with the retention.
 //
-// Each record is sealed with a MAC under the signing key, and Get returns only records
-// whose seal holds: whoever else can write to the bucket (an open embedded server, a user
-// given too wide permissions) can write bytes there, never an alert that cardwatch will
-// deliver, answer or report.
+// Each record and phone index entry is sealed (see Sealer), and only sealed ones are
+// read: whoever else can write to the bucket (an open embedded server, a user given too
+// wide permissions) can write bytes there, never an alert that cardwatch will deliver,
+// answer or report, nor point a cardholder's reply at another alert.
 type AlertStore struct {
-	kv  jetstream.KeyValue
-	key []byte
+	kv   jetstream.KeyValue
+	seal *Sealer
 }
 
-// OpenAlertStore opens (or creates) the alert bucket. key keys the hashes that index
-// alerts by phone number, so that the numbers cannot be recovered from the keys.
-func OpenAlertStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig, key []byte) (*AlertStore, error) {
-	if len(key) == 0 {
-		return nil, errors.New("alert store: no signing key to seal records with")
+// OpenAlertStore opens (or creates) the alert bucket. The sealer's key also keys the
+// hashes that index alerts by phone number, so that the numbers cannot be recovered from
+// the keys.
+func OpenAlertStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig, seal *Sealer) (*AlertStore, error) {
+	if seal == nil {
+		return nil, errors.New("alert store: no sealer")
 	}
 	kv, err := openBucket(ctx, js, BucketAlerts, "alerts and their answers", cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &AlertStore{kv: kv, key: key}, nil
+	return &AlertStore{kv: kv, seal: seal}, nil
 }
 
 // ErrNoAlert is returned for an alert id cardwatch does not have (never raised, or expired).
@@ -78,49 +80,18 @@ var ErrNoAlert = errors.New("no such alert")
 // seal is missing or wrong (forged, altered, or written under another signing key).
 var ErrUnsealed = errors.New("alert record is not sealed with this signing key")
 
-// sealedRecord is how a record is kept: its JSON exactly as sealed, and the seal.
-type sealedRecord struct {
-	Record json.RawMessage `json:"record"`
-	Seal   []byte          `json:"seal"`
-}
-
-// sealMAC is the seal of a record's JSON.
-func (s *AlertStore) sealMAC(record []byte) []byte {
-	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte("cardwatch alert record v1\x00"))
-	m.Write(record)
-	return m.Sum(nil)
-}
-
-// seal encodes a record for the bucket.
-func (s *AlertStore) seal(r *AlertRecord) ([]byte, error) {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("encode alert record: %w", err)
-	}
-	out, err := json.Marshal(sealedRecord{Record: b, Seal: s.sealMAC(b)})
-	if err != nil {
-		return nil, fmt.Errorf("encode alert record: %w", err)
-	}
-	return out, nil
-}
-
-// open decodes a record from the bucket, if its seal holds and it is the record of id.
+// open decodes a record from the bucket, if cardwatch sealed it for id.
 func (s *AlertStore) open(id string, v []byte) (*AlertRecord, error) {
-	var sr sealedRecord
-	if err := json.Unmarshal(v, &sr); err != nil || len(sr.Record) == 0 {
-		return nil, ErrUnsealed
-	}
-	if !hmac.Equal(sr.Seal, s.sealMAC(sr.Record)) {
+	b, ok := s.seal.open(BucketAlerts, id, v)
+	if !ok {
 		return nil, ErrUnsealed
 	}
 	var r AlertRecord
-	if err := json.Unmarshal(sr.Record, &r); err != nil {
+	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("decode alert record: %w", err)
 	}
-	// A sealed record copied under another alert's key is not that alert.
 	if r.Alert.ID != id {
-		return nil, ErrUnsealed
+		return nil, ErrUnsealed // cannot happen with the key in the seal; cheap to be sure
 	}
 	return &r, nil
 }
@@ -149,15 +120,30 @@ func (s *AlertStore) Get(ctx context.Context, alertID string) (*AlertRecord, uin
 // Create stores a new record and reports whether it did; false, with no error, means
 // a record for the alert was there already.
 func (s *AlertStore) Create(ctx context.Context, r *AlertRecord) (bool, error) {
-	b, err := s.seal(r)
+	b, err := s.seal.sealJSON(BucketAlerts, r.Alert.ID, r)
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("encode alert record: %w", err)
 	}
 	if _, err := s.kv.Create(ctx, r.Alert.ID, b); err != nil {
-		if isRevisionConflict(err) {
+		if !isRevisionConflict(err) {
+			return false, fmt.Errorf("store alert: %w", err)
+		}
+		// Alert ids can be computed from a bank and a transaction id: someone may have
+		// put bytes under the id first, to pass the transaction off as a duplicate. What
+		// cardwatch did not seal does not hold the key against it.
+		e, err := s.kv.Get(ctx, r.Alert.ID)
+		if err != nil {
+			return false, fmt.Errorf("store alert: %w", err)
+		}
+		if _, ok := s.seal.open(BucketAlerts, r.Alert.ID, e.Value()); ok {
 			return false, nil
 		}
-		return false, fmt.Errorf("store alert: %w", err)
+		if _, err := s.kv.Update(ctx, r.Alert.ID, b, e.Revision()); err != nil {
+			if isRevisionConflict(err) {
+				return false, nil // another instance won; it stored the same alert
+			}
+			return false, fmt.Errorf("store alert over an unsealed record: %w", err)
+		}
 	}
 	return true, nil
 }
@@ -165,9 +151,9 @@ func (s *AlertStore) Create(ctx context.Context, r *AlertRecord) (bool, error) {
 // Update replaces a record if it is still at revision rev, so that two instances
 // answering the same alert at once cannot both win.
 func (s *AlertStore) Update(ctx context.Context, r *AlertRecord, rev uint64) (uint64, error) {
-	b, err := s.seal(r)
+	b, err := s.seal.sealJSON(BucketAlerts, r.Alert.ID, r)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("encode alert record: %w", err)
 	}
 	rev, err = s.kv.Update(ctx, r.Alert.ID, b, rev)
 	if err != nil {
@@ -180,7 +166,7 @@ func (s *AlertStore) Update(ctx context.Context, r *AlertRecord, rev uint64) (ui
 // is in no key (keys show up in listings and monitoring) and cannot be found by hashing
 // every possible number.
 func (s *AlertStore) phonePrefix(phone string) string {
-	m := hmac.New(sha256.New, s.key)
+	m := hmac.New(sha256.New, s.seal.key)
 	m.Write([]byte("cardwatch phone\x00" + phone))
 	return "phone." + hex.EncodeToString(m.Sum(nil)[:16])
 }
@@ -194,17 +180,19 @@ type PhoneEntry struct {
 	Code string
 }
 
-// phoneValue is a phone index entry's value. Entries written before reply codes hold the
-// bare alert id.
+// phoneValue is a phone index entry's value, sealed for its key.
 type phoneValue struct {
 	AlertID string `json:"alert_id"`
 	Code    string `json:"code"`
 }
 
-func decodePhoneValue(b []byte) PhoneEntry {
+// decodePhoneValue reads the entry under key. One cardwatch did not seal for that key is
+// no entry (an empty AlertID): else anyone could point a number's replies at an alert of
+// their choice.
+func (s *AlertStore) decodePhoneValue(key string, b []byte) PhoneEntry {
 	var v phoneValue
-	if json.Unmarshal(b, &v) != nil {
-		return PhoneEntry{AlertID: string(b)}
+	if !s.seal.openJSON(BucketAlerts, key, b, &v) || !strings.HasSuffix(key, "."+v.AlertID) {
+		return PhoneEntry{}
 	}
 	return PhoneEntry{AlertID: v.AlertID, Code: v.Code}
 }
@@ -223,7 +211,7 @@ func (s *AlertStore) IndexPhone(ctx context.Context, phone, alertID string) (str
 	prefix := s.phonePrefix(phone)
 	key := prefix + "." + alertID
 	if e, err := s.kv.Get(ctx, key); err == nil {
-		if got := decodePhoneValue(e.Value()); got.Code != "" {
+		if got := s.decodePhoneValue(key, e.Value()); got.Code != "" {
 			return got.Code, nil
 		}
 	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -241,7 +229,7 @@ func (s *AlertStore) IndexPhone(ctx context.Context, phone, alertID string) (str
 			}
 		}
 		code := s.pickCode(alertID, attempt, taken)
-		b, err := json.Marshal(phoneValue{AlertID: alertID, Code: code})
+		b, err := s.seal.sealJSON(BucketAlerts, key, phoneValue{AlertID: alertID, Code: code})
 		if err != nil {
 			return "", err
 		}
@@ -266,7 +254,7 @@ func (s *AlertStore) IndexPhone(ctx context.Context, phone, alertID string) (str
 // same alert pick the same code, two alerts rarely start on the same one, and two alerts
 // that clashed do not walk into each other again.
 func (s *AlertStore) pickCode(alertID string, attempt int, taken map[string]bool) string {
-	m := hmac.New(sha256.New, s.key)
+	m := hmac.New(sha256.New, s.seal.key)
 	fmt.Fprintf(m, "cardwatch reply code\x00%s\x00%d", alertID, attempt)
 	start := int(binary.BigEndian.Uint32(m.Sum(nil)) % uint32(notifiers.NumReplyCodes))
 	for i := range notifiers.NumReplyCodes {
@@ -320,7 +308,9 @@ func (s *AlertStore) phoneEntries(ctx context.Context, prefix string) ([]phoneRe
 				slices.SortFunc(out, func(a, b phoneRev) int { return cmp.Compare(a.rev, b.rev) })
 				return out, nil
 			}
-			out = append(out, phoneRev{decodePhoneValue(e.Value()), e.Revision()})
+			if pe := s.decodePhoneValue(e.Key(), e.Value()); pe.AlertID != "" {
+				out = append(out, phoneRev{pe, e.Revision()})
+			}
 		case <-ctx.Done():
 			return nil, fmt.Errorf("read phone index: %w", ctx.Err())
 		}

@@ -3,7 +3,6 @@ package subscribers
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,9 +17,13 @@ import (
 // unknown_merchant rule. The truth is a JetStream key-value bucket, shared by every
 // instance and kept across restarts; each instance holds a copy in memory, fed by a
 // watch on the bucket, so that checking a transaction costs no network round trip.
+//
+// Entries are sealed: one cardwatch did not write (someone on the bus making a merchant
+// "known" to a card, so that its next use there raises nothing) makes nothing known.
 type KnownMerchants struct {
-	kv  jetstream.KeyValue
-	log *slog.Logger
+	kv   jetstream.KeyValue
+	seal *Sealer
+	log  *slog.Logger
 
 	mu sync.RWMutex
 	m  map[merchantKey]string // value: the txn that made the merchant known, "" if not by a txn
@@ -60,12 +63,15 @@ func parseKnownKey(k string) (merchantKey, bool) {
 
 // OpenKnownMerchants opens the bucket and loads it into memory before returning, so that
 // the first transaction is already checked against everything known.
-func OpenKnownMerchants(ctx context.Context, js jetstream.JetStream, cfg StoreConfig, log *slog.Logger) (*KnownMerchants, error) {
+func OpenKnownMerchants(ctx context.Context, js jetstream.JetStream, cfg StoreConfig, seal *Sealer, log *slog.Logger) (*KnownMerchants, error) {
+	if seal == nil {
+		return nil, errors.New("known merchants: no sealer")
+	}
 	kv, err := openBucket(ctx, js, BucketKnownMerchants, "merchants each card has used", cfg)
 	if err != nil {
 		return nil, err
 	}
-	k := &KnownMerchants{kv: kv, log: log, m: make(map[merchantKey]string)}
+	k := &KnownMerchants{kv: kv, seal: seal, log: log, m: make(map[merchantKey]string)}
 	w, err := kv.WatchAll(context.WithoutCancel(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("watch %s: %w", BucketKnownMerchants, err)
@@ -110,7 +116,11 @@ func (k *KnownMerchants) apply(e jetstream.KeyValueEntry) {
 	switch e.Operation() {
 	case jetstream.KeyValuePut:
 		var r knownRecord
-		_ = json.Unmarshal(e.Value(), &r) // a value we cannot read still means "known"
+		if !k.seal.openJSON(BucketKnownMerchants, e.Key(), e.Value(), &r) {
+			// Not cardwatch's: it makes nothing known, and replaces what was.
+			delete(k.m, mk)
+			return
+		}
 		k.m[mk] = r.TxnID
 	default: // delete, purge
 		delete(k.m, mk)
@@ -135,11 +145,12 @@ func (k *KnownMerchants) Len() int {
 // Learn records that the card used the merchant: in the bucket first, so that a restart
 // or another instance knows it too, then in memory.
 func (k *KnownMerchants) Learn(ctx context.Context, bank, card, merchant, source, txnID string) error {
-	b, err := json.Marshal(knownRecord{Source: source, TxnID: txnID, At: time.Now().UTC()})
+	key := knownKey(bank, card, merchant)
+	b, err := k.seal.sealJSON(BucketKnownMerchants, key, knownRecord{Source: source, TxnID: txnID, At: time.Now().UTC()})
 	if err != nil {
 		return err
 	}
-	if _, err := k.kv.Put(ctx, knownKey(bank, card, merchant), b); err != nil {
+	if _, err := k.kv.Put(ctx, key, b); err != nil {
 		// Memory stays as it was, so the redelivered transaction learns it again.
 		return fmt.Errorf("learn merchant: %w", err)
 	}
@@ -161,7 +172,7 @@ func (k *KnownMerchants) Forget(ctx context.Context, bank, card, merchant, txnID
 		return false, fmt.Errorf("forget merchant: %w", err)
 	}
 	var r knownRecord
-	if json.Unmarshal(e.Value(), &r) != nil || (r.Source != "txn" && r.Source != "legit") || r.TxnID != txnID {
+	if !k.seal.openJSON(BucketKnownMerchants, e.Key(), e.Value(), &r) || (r.Source != "txn" && r.Source != "legit") || r.TxnID != txnID {
 		return false, nil
 	}
 	if err := k.kv.Delete(ctx, e.Key(), jetstream.LastRevision(e.Revision())); err != nil {

@@ -16,6 +16,9 @@ type Metrics struct {
 	// Erased counts refused events erased from the transaction stream (card numbers,
 	// oversize events), by result: "erased", or "failed" when the server refused.
 	Erased *prometheus.CounterVec
+	// Unsealed counts values read from cardwatch's buckets that it did not seal, by bucket:
+	// someone else writes there.
+	Unsealed *prometheus.CounterVec
 	// RefusedAlerts counts messages on the alert feed that cardwatch did not raise, and
 	// so did not deliver, by why (the Refused constants).
 	RefusedAlerts *prometheus.CounterVec
@@ -75,6 +78,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "cardwatch_txn_erased_total",
 			Help: "Refused events (card numbers, oversize) erased from the transaction stream, by result; failed ones need an operator.",
 		}, []string{"result"}),
+		Unsealed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardwatch_unsealed_values_total",
+			Help: "Values in cardwatch's key-value buckets that cardwatch did not write (or wrote under another signing key), ignored, by bucket.",
+		}, []string{"bucket"}),
 		RefusedAlerts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cardwatch_alerts_refused_total",
 			Help: "Messages on the alert feed that cardwatch did not raise (forged, altered, or on another bank's subject), not delivered, by why.",
@@ -100,7 +107,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Transactions, m.Alerts, m.Deliveries, m.DLQ, m.Erased, m.RefusedAlerts, m.Reports, m.TxnToAlert, m.AlertToSent, m.Pending, m.RulesLoaded)
+		reg.MustRegister(m.Transactions, m.Alerts, m.Deliveries, m.DLQ, m.Erased, m.Unsealed, m.RefusedAlerts, m.Reports, m.TxnToAlert, m.AlertToSent, m.Pending, m.RulesLoaded)
 	}
 	return m
 }

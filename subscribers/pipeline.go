@@ -283,18 +283,20 @@ func (p *Pipeline) raise(ctx context.Context, bank string, t *rules.Transaction,
 // payload), a subject without a bank and a card, an event over the size limit. The
 // dead letter it returns carries only masked numbers.
 func (p *Pipeline) screen(subject string, headers map[string][]string, data []byte) *DeadLetter {
-	bank, _, ok := p.Subjects.ParseTxn(subject)
+	// The bank is read from the masked subject: a card number where the bank should be
+	// must not become a DLQ subject, a "bank" field or a log line.
+	maskedSubj, subjPANs := rules.MaskPANs([]byte(subject))
+	bank, _, ok := p.Subjects.ParseTxn(string(maskedSubj))
 	routed := ok && rules.ValidBankID(bank)
 	if !routed {
 		bank = UnroutedBank
 		// A subject of the wrong shape may still name its bank: its DLQ is where the
 		// bank's operators look.
-		rest, _ := strings.CutPrefix(subject, p.Subjects.Prefix+".txn.")
-		if b, _, _ := strings.Cut(rest, "."); rules.ValidBankID(b) && rest != subject {
+		rest, found := strings.CutPrefix(string(maskedSubj), p.Subjects.Prefix+".txn.")
+		if b, _, _ := strings.Cut(rest, "."); rules.ValidBankID(b) && found {
 			bank = b
 		}
 	}
-	maskedSubj, subjPANs := rules.MaskPANs([]byte(subject))
 	var where []string
 	var pans []string
 	if len(subjPANs) > 0 {

@@ -75,11 +75,15 @@ func newTestPipeline(t *testing.T) (*Pipeline, jetstream.JetStream) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	known, err := OpenKnownMerchants(ctx, js, cfg, log)
+	seal, err := NewSealer([]byte("test key"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	alerts, err := OpenAlertStore(ctx, js, cfg, []byte("test key"))
+	known, err := OpenKnownMerchants(ctx, js, cfg, seal, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts, err := OpenAlertStore(ctx, js, cfg, seal)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package subscribers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -13,17 +12,25 @@ import (
 
 // SentLog records which (alert, channel) pairs went out, in a JetStream key-value bucket,
 // so that a redelivered alert, a restart or a second instance never sends again.
-type SentLog struct{ kv jetstream.KeyValue }
+// Entries are sealed: an entry cardwatch did not write (someone on the bus marking
+// alerts "sent" to silence them) counts as not sent.
+type SentLog struct {
+	kv   jetstream.KeyValue
+	seal *Sealer
+}
 
 var _ notifiers.SentLog = (*SentLog)(nil)
 
 // OpenSentLog opens (or creates) the sent-log bucket.
-func OpenSentLog(ctx context.Context, js jetstream.JetStream, cfg StoreConfig) (*SentLog, error) {
+func OpenSentLog(ctx context.Context, js jetstream.JetStream, cfg StoreConfig, seal *Sealer) (*SentLog, error) {
+	if seal == nil {
+		return nil, errors.New("sent-log: no sealer")
+	}
 	kv, err := openBucket(ctx, js, BucketSent, "alerts sent, by alert and channel", cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &SentLog{kv: kv}, nil
+	return &SentLog{kv: kv, seal: seal}, nil
 }
 
 func sentKey(alertID, channel string) string { return alertID + "." + channel }
@@ -38,19 +45,20 @@ func (s *SentLog) Sent(ctx context.Context, alertID, channel string) (notifiers.
 		return notifiers.Receipt{}, false, fmt.Errorf("read sent-log: %w", err)
 	}
 	var r notifiers.Receipt
-	if err := json.Unmarshal(e.Value(), &r); err != nil {
-		return notifiers.Receipt{}, false, fmt.Errorf("decode sent-log: %w", err)
+	if !s.seal.openJSON(BucketSent, e.Key(), e.Value(), &r) {
+		return notifiers.Receipt{}, false, nil
 	}
 	return r, true, nil
 }
 
 // MarkSent records the alert's outcome on the channel: sent, or failed for good.
 func (s *SentLog) MarkSent(ctx context.Context, alertID, channel string, r notifiers.Receipt) error {
-	b, err := json.Marshal(r)
+	key := sentKey(alertID, channel)
+	b, err := s.seal.sealJSON(BucketSent, key, r)
 	if err != nil {
 		return err
 	}
-	if _, err := s.kv.Put(ctx, sentKey(alertID, channel), b); err != nil {
+	if _, err := s.kv.Put(ctx, key, b); err != nil {
 		return fmt.Errorf("write sent-log: %w", err)
 	}
 	return nil

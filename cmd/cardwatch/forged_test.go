@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -152,6 +153,87 @@ func TestForgedAlertsReachNoCardholder(t *testing.T) {
 		line := `cardwatch_alerts_refused_total{why="` + why + `"} ` + strconv.Itoa(n)
 		if !strings.Contains(string(body), line+"\n") {
 			t.Errorf("metrics lack %q", line)
+		}
+	}
+}
+
+// Anyone who can publish on the bus can also write to cardwatch's buckets (a bucket is a
+// stream). Writes there that are not cardwatch's silence no alert and move no answer: a
+// message marked "sent" is still sent, a merchant made "known" still alerts, an alert
+// record put first under a computed alert id still leaves the transaction its alert, and
+// a phone index entry pointing a cardholder's reply code at another alert answers nothing.
+func TestForgedBucketValuesSilenceNothing(t *testing.T) {
+	e := newEnv(t)
+	r := e.start()
+	ctx := context.Background()
+	bucket := func(name string) jetstream.KeyValue {
+		kv, err := e.js.KeyValue(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kv
+	}
+	sentKV, knownKV, alertsKV := bucket(subscribers.BucketSent), bucket(subscribers.BucketKnownMerchants), bucket(subscribers.BucketAlerts)
+	put := func(kv jetstream.KeyValue, key, value string) {
+		t.Helper()
+		if _, err := kv.Put(ctx, key, []byte(value)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Alert ids are computed from the bank and the transaction id, which anyone reading
+	// cardwatch.txn.> sees.
+	silenced := rules.AlertID("acme", "t-sent")
+	put(sentKV, silenced+".sms", `{}`)
+	put(sentKV, silenced+".slack", `{"provider_id":"x"}`)
+	put(knownKV, "acme."+testCardToken+"."+base64.RawURLEncoding.EncodeToString([]byte("M-EVIL")), `{"source":"txn"}`)
+	put(alertsKV, rules.AlertID("acme", "t-rec"), `garbage`)
+
+	e.publish("acme", testCardToken, event(t, map[string]any{"id": "t-sent"}))
+	eventually(t, "the first SMS", func() bool { return len(e.twilio.messages()) == 1 })
+	first, _ := e.alertSent(t, 2, "t-known", "M-EVIL")
+	e.publish("acme", testCardToken, event(t, map[string]any{"id": "t-rec"}))
+	eventually(t, "every alert sent on both channels", func() bool {
+		return len(e.twilio.messages()) == 3 && len(e.slack.messages()) == 3
+	})
+	if got := count(r.seen(), subscribers.OutcomeAlert); got != 3 {
+		t.Errorf("outcomes %v, want three alerts", r.seen())
+	}
+	if len(first.Reasons) != 1 || first.Reasons[0].Rule != "unknown_merchant" {
+		t.Errorf("the purchase at the merchant made known by a forger: reasons %+v, want unknown_merchant", first.Reasons)
+	}
+
+	// A reply code of the forger's, under the cardholder's own phone prefix (the prefix
+	// shows in the bucket's keys), pointing at the first alert.
+	keys, err := alertsKV.ListKeysFiltered(ctx, "phone.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := ""
+	for k := range keys.Keys() {
+		prefix = k[:strings.LastIndexByte(k, '.')]
+	}
+	if prefix == "" {
+		t.Fatal("no phone index entry in the bucket")
+	}
+	target := rules.AlertID("acme", "t-sent")
+	put(alertsKV, prefix+".al_zzzzzzzzzzzzzzzz", `{"alert_id":"`+target+`","code":"9X"}`)
+	put(alertsKV, prefix+"."+target, `{"alert_id":"`+target+`","code":"9X"}`)
+	if code, reply := smsReply(t, r, testPhone, "OK 9X"); code != http.StatusOK || strings.Contains(reply, "noted") {
+		t.Errorf("the forged code answered: %d %s", code, reply)
+	}
+	if reps := e.reports(t); len(reps) != 0 {
+		t.Errorf("reports published after the forged code: %+v", reps)
+	}
+
+	resp, err := http.Get(r.app.httpURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	for _, b := range []string{subscribers.BucketSent, subscribers.BucketKnownMerchants, subscribers.BucketAlerts} {
+		if !strings.Contains(string(body), `cardwatch_unsealed_values_total{bucket="`+b+`"}`) {
+			t.Errorf("metrics do not count the unsealed values of %s", b)
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,6 +108,7 @@ func (a *app) run(ctx context.Context) error {
 	metrics.RulesLoaded.Set(float64(a.book.Len()))
 
 	url := cfg.NatsURL
+	key := []byte(cfg.SigningKey)
 	if url == "" {
 		ns, err := subscribers.StartEmbedded(subscribers.EmbeddedConfig{Addr: cfg.EmbeddedNatsAddr, DataDir: cfg.DataDir})
 		if err != nil {
@@ -114,6 +117,18 @@ func (a *app) run(ctx context.Context) error {
 		defer shutdownEmbedded(ns)
 		url = ns.ClientURL()
 		log.Info("embedded NATS server started", "url", url, "store", ns.StoreDir())
+		if !loopbackAddr(cfg.EmbeddedNatsAddr) {
+			log.Warn("the embedded NATS server takes connections from other machines, with no authentication: anyone who reaches " +
+				cfg.EmbeddedNatsAddr + " reads every bank's alerts and reports and can publish as a bank; for more than a laptop, run a NATS server with accounts (CARDWATCH_NATS_URL)")
+		}
+		if len(key) == 0 {
+			// The store outlives the process, and so must the key its sealed values and
+			// report links were made with.
+			if key, err = storedSigningKey(filepath.Dir(ns.StoreDir())); err != nil {
+				return err
+			}
+			log.Warn("CARDWATCH_SIGNING_KEY is not set: using a key kept beside the embedded store (set the same key on every instance of a fleet)")
+		}
 	}
 	a.natsURL = url
 	closed := make(chan struct{})
@@ -179,22 +194,29 @@ func (a *app) run(ctx context.Context) error {
 	if err := subscribers.EnsureStreams(ctx, js, subj, store); err != nil {
 		return err
 	}
-	known, err := subscribers.OpenKnownMerchants(ctx, js, store, log)
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+		log.Warn("CARDWATCH_SIGNING_KEY is not set: alerts raised before a restart will not be delivered, their report links and SMS replies will stop working, and the merchants cards have used will be forgotten (set the same key on every instance)")
+	}
+	seal, err := subscribers.NewSealer(key)
+	if err != nil {
+		return err
+	}
+	seal.OnUnsealed = func(bucket string) {
+		metrics.Unsealed.WithLabelValues(bucket).Inc()
+		log.Warn("a value in a bucket was not written by cardwatch (or under another signing key): ignored", "bucket", bucket)
+	}
+	known, err := subscribers.OpenKnownMerchants(ctx, js, store, seal, log)
 	if err != nil {
 		return err
 	}
 	defer known.Close()
-	key := []byte(cfg.SigningKey)
-	if len(key) == 0 {
-		key = make([]byte, 32)
-		_, _ = rand.Read(key)
-		log.Warn("CARDWATCH_SIGNING_KEY is not set: alerts raised before a restart will not be delivered, and their report links and SMS replies will stop working (set the same key on every instance)")
-	}
-	alerts, err := subscribers.OpenAlertStore(ctx, js, store, key)
+	alerts, err := subscribers.OpenAlertStore(ctx, js, store, seal)
 	if err != nil {
 		return err
 	}
-	sent, err := subscribers.OpenSentLog(ctx, js, store)
+	sent, err := subscribers.OpenSentLog(ctx, js, store, seal)
 	if err != nil {
 		return err
 	}
@@ -335,4 +357,24 @@ func (a *app) routes(nc *nats.Conn, streamsReady *atomic.Bool, book *atomic.Poin
 		_, _ = io.WriteString(w, "ready\n")
 	})
 	return mux
+}
+
+// storedSigningKey reads the signing key kept in dir, or makes one and keeps it there
+// (readable by this user only).
+func storedSigningKey(dir string) ([]byte, error) {
+	path := filepath.Join(dir, "signing.key")
+	if b, err := os.ReadFile(path); err == nil {
+		if len(b) < notifiers.MinSigningKey {
+			return nil, fmt.Errorf("signing key in %s is %d bytes, under %d: delete it, or set CARDWATCH_SIGNING_KEY", path, len(b), notifiers.MinSigningKey)
+		}
+		return b, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read signing key %s: %w", path, err)
+	}
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	if err := os.WriteFile(path, key, 0o600); err != nil {
+		return nil, fmt.Errorf("keep signing key in %s: %w (set CARDWATCH_SIGNING_KEY)", path, err)
+	}
+	return key, nil
 }
