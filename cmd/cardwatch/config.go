@@ -142,6 +142,9 @@ func (c Config) Validate() error {
 	}
 	if c.SigningKey != "" && len(c.SigningKey) < notifiers.MinSigningKey {
 		bad("SIGNING_KEY", "is %d bytes; it must be at least %d", len(c.SigningKey), notifiers.MinSigningKey)
+	} else if c.SigningKey != "" && distinctBytes(string(c.SigningKey)) < minKeyBytes {
+		// A placeholder ("aaaa…", "0000…", "changeme changeme …") is a key anyone can guess.
+		bad("SIGNING_KEY", "has fewer than %d different characters: it looks like a placeholder; use a random key (openssl rand -base64 32)", minKeyBytes)
 	}
 	if c.ReportTTL < time.Minute {
 		bad("REPORT_TTL", "must be at least 1m (links expire to the minute)")
@@ -216,4 +219,21 @@ func redactURLs(list string) string {
 		}
 	}
 	return strings.Join(parts, ",")
+}
+
+// minKeyBytes is the fewest different bytes a signing key may have: a random 32-byte key
+// in hex has about 14, in base64 about 25; a placeholder has a few.
+const minKeyBytes = 10
+
+// distinctBytes counts the different bytes of s.
+func distinctBytes(s string) int {
+	var seen [256]bool
+	n := 0
+	for i := range len(s) {
+		if !seen[s[i]] {
+			seen[s[i]] = true
+			n++
+		}
+	}
+	return n
 }

@@ -40,7 +40,7 @@ func TestKilledMidStreamLosesNothing(t *testing.T) {
 		"CARDWATCH_NATS_URL="+e.url,
 		"CARDWATCH_RULES_FILE="+e.rules,
 		"CARDWATCH_HTTP_ADDR=127.0.0.1:0",
-		"CARDWATCH_SIGNING_KEY="+strings.Repeat("k", 32),
+		"CARDWATCH_SIGNING_KEY=kill-test-key-0123456789abcdefghij",
 		"CARDWATCH_TWILIO_ACCOUNT_SID="+testSID,
 		"CARDWATCH_TWILIO_AUTH_TOKEN="+testAuthToken,
 		"CARDWATCH_TWILIO_FROM="+testFrom,

@@ -75,6 +75,10 @@ func TestNATSTLSSettingsAreValidated(t *testing.T) {
 			"CARDWATCH_HTTP_MAX_CONNS_PER_CLIENT: must be 1 to CARDWATCH_HTTP_MAX_CONNS"},
 		{"a report link TTL under a minute", map[string]string{"CARDWATCH_REPORT_TTL": "30s"},
 			"CARDWATCH_REPORT_TTL: must be at least 1m"},
+		{"a placeholder signing key", map[string]string{"CARDWATCH_SIGNING_KEY": strings.Repeat("a", 32)},
+			"CARDWATCH_SIGNING_KEY: has fewer than 10 different characters"},
+		{"a repeated word as the signing key", map[string]string{"CARDWATCH_SIGNING_KEY": strings.Repeat("change", 6)},
+			"CARDWATCH_SIGNING_KEY: has fewer than 10 different characters"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			for k, v := range c.env {
@@ -84,6 +88,16 @@ func TestNATSTLSSettingsAreValidated(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want %q", err, c.want)
 			}
+			if key := c.env["CARDWATCH_SIGNING_KEY"]; key != "" && err != nil && strings.Contains(err.Error(), key) {
+				t.Errorf("the error shows the key: %v", err)
+			}
 		})
+	}
+	// A random key, in hex or in base64, is taken.
+	for _, key := range []string{"9f86d081884c7d659a2feaa0c55ad015", "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="} {
+		t.Setenv("CARDWATCH_SIGNING_KEY", key)
+		if _, err := loadConfig(); err != nil {
+			t.Errorf("a random key refused: %v", err)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -99,6 +100,9 @@ func (a *app) markReady() {
 func (a *app) run(ctx context.Context) error {
 	cfg, log := a.cfg, a.log
 	log.Info("cardwatch starting", "settings", cfg)
+	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Scheme == "http" && !loopbackAddr(net.JoinHostPort(u.Hostname(), "0")) {
+		log.Warn("CARDWATCH_PUBLIC_URL is plain http on a public host: report links and the answers they carry travel unencrypted; use https")
+	}
 
 	var current atomic.Pointer[rules.Book]
 	current.Store(a.book)
@@ -107,16 +111,16 @@ func (a *app) run(ctx context.Context) error {
 	metrics := subscribers.NewMetrics(reg)
 	metrics.RulesLoaded.Set(float64(a.book.Len()))
 
-	url := cfg.NatsURL
+	natsURL := cfg.NatsURL
 	key := []byte(cfg.SigningKey)
-	if url == "" {
+	if natsURL == "" {
 		ns, err := subscribers.StartEmbedded(subscribers.EmbeddedConfig{Addr: cfg.EmbeddedNatsAddr, DataDir: cfg.DataDir})
 		if err != nil {
 			return err
 		}
 		defer shutdownEmbedded(ns)
-		url = ns.ClientURL()
-		log.Info("embedded NATS server started", "url", url, "store", ns.StoreDir())
+		natsURL = ns.ClientURL()
+		log.Info("embedded NATS server started", "url", natsURL, "store", ns.StoreDir())
 		if !loopbackAddr(cfg.EmbeddedNatsAddr) {
 			log.Warn("the embedded NATS server takes connections from other machines, with no authentication: anyone who reaches " +
 				cfg.EmbeddedNatsAddr + " reads every bank's alerts and reports and can publish as a bank; for more than a laptop, run a NATS server with accounts (CARDWATCH_NATS_URL)")
@@ -130,10 +134,10 @@ func (a *app) run(ctx context.Context) error {
 			log.Warn("CARDWATCH_SIGNING_KEY is not set: using a key kept beside the embedded store (set the same key on every instance of a fleet)")
 		}
 	}
-	a.natsURL = url
+	a.natsURL = natsURL
 	closed := make(chan struct{})
 	var closeOnce sync.Once
-	nc, err := subscribers.Connect(subscribers.ConnConfig{URLs: url, Creds: cfg.NatsCreds, Name: "cardwatch",
+	nc, err := subscribers.Connect(subscribers.ConnConfig{URLs: natsURL, Creds: cfg.NatsCreds, Name: "cardwatch",
 		TLSCA: cfg.NatsTLSCA, TLSCert: cfg.NatsTLSCert, TLSKey: cfg.NatsTLSKey, TLSServerName: cfg.NatsTLSServerName,
 		OnClosed: func() { closeOnce.Do(func() { close(closed) }) }}, log)
 	if err != nil {
