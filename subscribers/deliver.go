@@ -180,15 +180,23 @@ type refusal struct {
 
 func (r *refusal) Error() string { return r.reason }
 
-// raised returns the alert a message on the feed stands for, as cardwatch raised it: the
-// message only names it. The alert is the sealed record of the alert store, for the bank
-// of the subject, with the same contents as the message; its report link is the one
-// cardwatch built from the id and the signing key when it raised the alert, sealed with
-// it. Anything else on the feed is a *refusal.
+// raised returns the alert a message on the feed stands for, as cardwatch raised it. A
+// message cardwatch published carries its seal (SealHeader, over subject and body): it
+// is the alert. One without (an older cardwatch's) only names the alert: the alert is
+// then the sealed record of the alert store, for the bank of the subject, with the same
+// contents as the message. Either way its report link is the one cardwatch built from
+// the id and the signing key when it raised the alert. Anything else on the feed is a
+// *refusal.
 func (d *Deliverer) raised(ctx context.Context, msg jetstream.Msg) (*rules.Alert, error) {
 	var claimed rules.Alert
 	if err := json.Unmarshal(msg.Data(), &claimed); err != nil || claimed.ID == "" {
 		return nil, &refusal{RefusedUnreadable, "not an alert: the message has no alert id or is not an alert's JSON"}
+	}
+	if seal := msg.Headers().Get(SealHeader); seal != "" && d.Alerts.seal.sealedMessage(msg.Subject(), msg.Data(), seal) {
+		// Exactly what cardwatch published, on that subject: delivered even when its
+		// record has been deleted from the bucket since (by someone else: cardwatch
+		// keeps records for the retention), since a genuine alert is never dropped.
+		return &claimed, nil
 	}
 	rec, _, err := d.Alerts.Get(ctx, claimed.ID)
 	switch {

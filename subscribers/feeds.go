@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -19,6 +20,21 @@ func publishJSON(ctx context.Context, js jetstream.JetStream, subject, msgID str
 		return fmt.Errorf("encode %s: %w", subject, err)
 	}
 	if _, err := js.Publish(ctx, subject, b, jetstream.WithMsgID(msgID)); err != nil {
+		return fmt.Errorf("publish to %s: %w", subject, err)
+	}
+	return nil
+}
+
+// publishSealed publishes v as publishJSON does, with the seal of the message in
+// SealHeader.
+func publishSealed(ctx context.Context, js jetstream.JetStream, seal *Sealer, subject, msgID string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", subject, err)
+	}
+	msg := &nats.Msg{Subject: subject, Data: b, Header: nats.Header{}}
+	msg.Header.Set(SealHeader, seal.messageSeal(subject, b))
+	if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID)); err != nil {
 		return fmt.Errorf("publish to %s: %w", subject, err)
 	}
 	return nil

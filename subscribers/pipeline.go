@@ -263,7 +263,7 @@ func (p *Pipeline) raise(ctx context.Context, bank string, t *rules.Transaction,
 		}
 		a = &rec.Alert
 	}
-	if err := publishJSON(ctx, p.JS, p.Subjects.Alerts(bank), a.ID, a); err != nil {
+	if err := publishSealed(ctx, p.JS, p.Alerts.seal, p.Subjects.Alerts(bank), a.ID, a); err != nil {
 		return "", err
 	}
 	if !created {

@@ -3,6 +3,7 @@ package subscribers
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 )
@@ -74,4 +75,23 @@ func (s *Sealer) open(bucket, key string, stored []byte) ([]byte, bool) {
 func (s *Sealer) openJSON(bucket, key string, stored []byte, x any) bool {
 	v, ok := s.open(bucket, key, stored)
 	return ok && json.Unmarshal(v, x) == nil
+}
+
+// SealHeader carries the seal of a message cardwatch publishes on its alert feed, over
+// the subject and the body: a message that has it, and whose seal holds, is cardwatch's
+// own alert as raised, whatever has become of its record in the bucket.
+const SealHeader = "Cardwatch-Seal"
+
+// messageBucket is the seal's domain for feed messages; bucket names are CARDWATCH_*.
+const messageBucket = "message"
+
+// messageSeal is the SealHeader value of a message.
+func (s *Sealer) messageSeal(subject string, body []byte) string {
+	return base64.RawURLEncoding.EncodeToString(s.mac(messageBucket, subject, body))
+}
+
+// sealedMessage reports whether seal is cardwatch's seal of the message.
+func (s *Sealer) sealedMessage(subject string, body []byte, seal string) bool {
+	got, err := base64.RawURLEncoding.DecodeString(seal)
+	return err == nil && hmac.Equal(got, s.mac(messageBucket, subject, body))
 }

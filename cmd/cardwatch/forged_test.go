@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cardwatch/cardwatch/rules"
@@ -98,6 +99,21 @@ func TestForgedAlertsReachNoCardholder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The genuine message with its seal, on another bank's subject: the seal names the
+	// subject it was published on.
+	if genuine.Header.Get(subscribers.SealHeader) == "" {
+		t.Fatal("the genuine alert carries no seal")
+	}
+	if _, err := e.js.PublishMsg(ctx, &nats.Msg{Subject: "cardwatch.alerts.globex", Data: genuine.Data,
+		Header: nats.Header{subscribers.SealHeader: genuine.Header.Values(subscribers.SealHeader)}}); err != nil {
+		t.Fatal(err)
+	}
+	cases = append(cases, struct {
+		subject string
+		data    []byte
+		why     string
+		says    string
+	}{"cardwatch.alerts.globex", genuine.Data, subscribers.RefusedBank, "not this bank's"})
 	forged := func() []jetstream.RawStreamMsg {
 		var out []jetstream.RawStreamMsg
 		for _, m := range e.streamMsgs(subscribers.StreamDLQ) {
@@ -224,6 +240,33 @@ func TestForgedBucketValuesSilenceNothing(t *testing.T) {
 	if reps := e.reports(t); len(reps) != 0 {
 		t.Errorf("reports published after the forged code: %+v", reps)
 	}
+
+	// Deleting a genuine alert's record does not make the alert a forgery: its message
+	// carries cardwatch's seal. (Its sent-log entries are deleted too, and the message
+	// published again, so that the deliverer meets it without a record.)
+	var genuine *jetstream.RawStreamMsg
+	for _, m := range e.streamMsgs(subscribers.StreamAlerts) {
+		if strings.Contains(string(m.Data), `"t-rec"`) {
+			genuine = m
+		}
+	}
+	if genuine == nil {
+		t.Fatal("no alert for t-rec on the feed")
+	}
+	id := rules.AlertID("acme", "t-rec")
+	for _, k := range []string{id + ".sms", id + ".slack"} {
+		if err := sentKV.Delete(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := alertsKV.Purge(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.js.PublishMsg(ctx, &nats.Msg{Subject: genuine.Subject, Data: genuine.Data, Header: nats.Header{
+		subscribers.SealHeader: genuine.Header.Values(subscribers.SealHeader)}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the alert whose record was deleted sent again", func() bool { return len(e.twilio.messages()) == 4 })
 
 	resp, err := http.Get(r.app.httpURL + "/metrics")
 	if err != nil {

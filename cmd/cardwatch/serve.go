@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
 
 	"github.com/cardwatch/cardwatch/notifiers"
 	"github.com/cardwatch/cardwatch/notifiers/reportpage"
@@ -128,10 +129,14 @@ func (a *app) run(ctx context.Context) error {
 		if len(key) == 0 {
 			// The store outlives the process, and so must the key its sealed values and
 			// report links were made with.
-			if key, err = storedSigningKey(filepath.Dir(ns.StoreDir())); err != nil {
+			var made bool
+			if key, made, err = storedSigningKey(filepath.Dir(ns.StoreDir())); err != nil {
 				return err
 			}
 			log.Warn("CARDWATCH_SIGNING_KEY is not set: using a key kept beside the embedded store (set the same key on every instance of a fleet)")
+			if _, err := os.Stat(filepath.Join(ns.StoreDir(), "$G", "streams", subscribers.StreamAlerts)); made && err == nil {
+				log.Error("a new signing key was made for a store that already holds alerts (was signing.key deleted?): alerts raised before will not be delivered or answered, their report links are void, and the merchants cards have used are forgotten")
+			}
 		}
 	}
 	a.natsURL = natsURL
@@ -207,9 +212,13 @@ func (a *app) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Counted one by one; logged now and then, since whoever writes junk can write a lot.
+	warnUnsealed := &rate.Sometimes{First: 1, Interval: 10 * time.Second}
 	seal.OnUnsealed = func(bucket string) {
 		metrics.Unsealed.WithLabelValues(bucket).Inc()
-		log.Warn("a value in a bucket was not written by cardwatch (or under another signing key): ignored", "bucket", bucket)
+		warnUnsealed.Do(func() {
+			log.Warn("values in a bucket were not written by cardwatch (or under another signing key): ignored; see cardwatch_unsealed_values_total", "bucket", bucket)
+		})
 	}
 	known, err := subscribers.OpenKnownMerchants(ctx, js, store, seal, log)
 	if err != nil {
@@ -364,21 +373,21 @@ func (a *app) routes(nc *nats.Conn, streamsReady *atomic.Bool, book *atomic.Poin
 }
 
 // storedSigningKey reads the signing key kept in dir, or makes one and keeps it there
-// (readable by this user only).
-func storedSigningKey(dir string) ([]byte, error) {
+// (readable by this user only); made says which.
+func storedSigningKey(dir string) (key []byte, made bool, err error) {
 	path := filepath.Join(dir, "signing.key")
 	if b, err := os.ReadFile(path); err == nil {
-		if len(b) < notifiers.MinSigningKey {
-			return nil, fmt.Errorf("signing key in %s is %d bytes, under %d: delete it, or set CARDWATCH_SIGNING_KEY", path, len(b), notifiers.MinSigningKey)
+		if len(b) < notifiers.MinSigningKey || distinctBytes(string(b)) < minKeyBytes {
+			return nil, false, fmt.Errorf("signing key in %s is under %d bytes or a placeholder: delete it, or set CARDWATCH_SIGNING_KEY", path, notifiers.MinSigningKey)
 		}
-		return b, nil
+		return b, false, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("read signing key %s: %w", path, err)
+		return nil, false, fmt.Errorf("read signing key %s: %w", path, err)
 	}
-	key := make([]byte, 32)
+	key = make([]byte, 32)
 	_, _ = rand.Read(key)
 	if err := os.WriteFile(path, key, 0o600); err != nil {
-		return nil, fmt.Errorf("keep signing key in %s: %w (set CARDWATCH_SIGNING_KEY)", path, err)
+		return nil, false, fmt.Errorf("keep signing key in %s: %w (set CARDWATCH_SIGNING_KEY)", path, err)
 	}
-	return key, nil
+	return key, true, nil
 }
