@@ -60,8 +60,8 @@ func filterText(s string) string {
 
 // InertText is CleanText with nothing left that a phone, a chat client or a mail
 // scanner turns into a link or a tap-to-call: runs that read as a phone number (seven
-// digits or more, with the spaces, dashes, dots, slashes, parentheses and plus signs
-// numbers are written with) become "#", and what reads as a URL, a host name or an
+// digits or more, with the spaces, dashes, dots, slashes, brackets, tildes and other
+// marks numbers are written with: see numberMark) become "#", and what reads as a URL, a host name or an
 // address is broken ("http://evil.example/x" becomes "http evil example/x"). It is for
 // text a cardholder reads: the only link in a message is cardwatch's own report link.
 func InertText(s string) string { return inert(CleanText(s)) }
@@ -86,12 +86,19 @@ func inert(s string) string {
 // number in North America; shorter runs (store numbers, amounts) stay.
 const minPhoneDigits = 7
 
-// numberMark is a character phone numbers are written with between their digits: a
-// space, a dot, a slash, parentheses, a plus sign, and any dash (GSM-7 conversion turns
-// "–" into "-"), the minus sign included.
+// numberMark is a character phone numbers are written with between their digits: every
+// one libphonenumber accepts (its VALID_PUNCTUATION and PLUS_CHARS, which Android's
+// Linkify and most phones' number detection are built on: spaces, dots, slashes,
+// parentheses and square brackets, tildes, the swung dash and the tilde operator, the
+// letter x, full-width forms), and any dash (GSM-7 conversion turns "–" into "-"), the
+// minus sign included. CleanText has already folded the full-width forms and dropped
+// the invisible ones; they are listed all the same, so that the list can be checked
+// against libphonenumber's whole.
 func numberMark(r rune) bool {
 	switch r {
-	case ' ', '.', '/', '(', ')', '+', '−':
+	case ' ', '.', '/', '(', ')', '[', ']', '~', 'x', 'X', '+', '−', // x: the case is ignored
+		'\u2053', '\u223c', '\u30fc', '\u3000', '\u00a0', '\u00ad', '\u200b', '\u2060',
+		'\uff08', '\uff09', '\uff0b', '\uff0e', '\uff0f', '\uff3b', '\uff3d', '\uff5e':
 		return true
 	}
 	return unicode.Is(unicode.Pd, r)
@@ -101,7 +108,7 @@ func numberMark(r rune) bool {
 func maskNumbers(r []rune) []rune {
 	out := make([]rune, 0, len(r))
 	for i := 0; i < len(r); {
-		if !unicode.IsDigit(r[i]) && r[i] != '+' && r[i] != '(' {
+		if !unicode.IsDigit(r[i]) && r[i] != '+' && r[i] != '(' && r[i] != '[' {
 			out = append(out, r[i])
 			i++
 			continue
@@ -118,13 +125,13 @@ func maskNumbers(r []rune) []rune {
 				break
 			}
 		}
-		if last < 0 { // a "+" or "(" and marks, no digit
+		if last < 0 { // a "+", "(" or "[" and marks, no digit
 			out = append(out, r[i:j]...)
 			i = j
 			continue
 		}
 		end := last + 1
-		for end < j && (unicode.Is(unicode.M, r[end]) || r[end] == ')') {
+		for end < j && (unicode.Is(unicode.M, r[end]) || r[end] == ')' || r[end] == ']') {
 			end++
 		}
 		if digits >= minPhoneDigits {

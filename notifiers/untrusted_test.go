@@ -1,8 +1,12 @@
 package notifiers
 
 import (
+	"regexp"
 	"strings"
 	"testing"
+	"unicode"
+
+	"github.com/nyaruka/phonenumbers"
 
 	"github.com/cardwatch/cardwatch/notifiers/notifiertest"
 	"github.com/cardwatch/cardwatch/rules"
@@ -77,6 +81,34 @@ func TestInertText(t *testing.T) {
 	}
 }
 
+// TestNumberMarksAreLibphonenumbers: every character libphonenumber reads between the
+// digits of a number (and so Android's Linkify, which is built on it) is a numberMark,
+// in every form CleanText can leave of it, and stays one in GSM-7.
+func TestNumberMarksAreLibphonenumbers(t *testing.T) {
+	punct := regexp.MustCompile(`(?i)^[` + phonenumbers.VALID_PUNCTUATION + phonenumbers.PLUS_CHARS + `]$`)
+	n := 0
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if !punct.MatchString(string(r)) {
+			continue
+		}
+		n++
+		if !numberMark(r) {
+			t.Errorf("%U %q is not a numberMark", r, r)
+		}
+		for _, s := range []string{CleanText("1" + string(r) + "2"), ToGSM7(CleanText("1" + string(r) + "2"))} {
+			if s == "12" {
+				continue // CleanText dropped it: the digits are joined
+			}
+			if r := []rune(s); len(r) != 3 || !numberMark(r[1]) {
+				t.Errorf("%U: %q does not keep a numberMark between the digits", r, s)
+			}
+		}
+	}
+	if n < 30 {
+		t.Fatalf("only %d characters match libphonenumber's punctuation: the pattern is wrong", n)
+	}
+}
+
 func TestSMSSafe(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"ŁÓDŹ\nZEGARKI", "?ODZ ZEGARKI"},
@@ -84,6 +116,8 @@ func TestSMSSafe(t *testing.T) {
 		{"evil.ēxample", "evil example"},
 		{"CALL 800–555–0100", "CALL #"},
 		{"TEA — “BEST”", "TEA - \"BEST\""},
+		{"CALL 800\u223c555\u20530100", "CALL #"}, // GSM-7 has neither: "?" would hide the number
+		{"CALL 800\u30fc555\u30fc0100", "CALL #"},
 	} {
 		got := SMSSafe(c.in)
 		if got != c.want {

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/nyaruka/phonenumbers"
 	"golang.org/x/text/runes"
 	"golang.org/x/text/transform"
 	"golang.org/x/text/unicode/norm"
@@ -59,6 +60,16 @@ func HostileInputs() []Hostile {
 		{"dashes", rules.Merchant{ID: "M-1", Name: "CALL 800–555—0100 or 800‐555−0100"}, []string{"555"}},
 		{"no-break spaces", rules.Merchant{ID: "M-1", Name: "CALL\u00a0800\u00a0555\u202f0100"}, []string{"555\u00a0", "555 0100"}},
 		{"full-width", rules.Merchant{ID: "M-1", Name: "ｅｖｉｌ．ｅｘａｍｐｌｅ ８００５５５０１００"}, []string{"evil.example", "８００", "800555"}},
+		// Every separator libphonenumber (and so Android's Linkify) reads between digits.
+		{"tilde", rules.Merchant{ID: "M-1", Name: "CALL 800~555~0100"}, []string{"555", "0100"}},
+		{"square brackets", rules.Merchant{ID: "M-1", Name: "CALL [800]555[0100]"}, []string{"555", "0100"}},
+		{"letter x", rules.Merchant{ID: "M-1", Name: "CALL 800x555x0100 or 800X555X0100"}, []string{"555", "0100"}},
+		{"tilde operator", rules.Merchant{ID: "M-1", Name: "CALL 800\u223c555\u223c0100"}, []string{"555", "0100"}},
+		{"swung dash", rules.Merchant{ID: "M-1", Name: "CALL 800\u2053555\u20530100"}, []string{"555", "0100"}},
+		{"full-width tilde", rules.Merchant{ID: "M-1", Name: "CALL 800\uff5e555\uff5e0100"}, []string{"555", "0100"}},
+		{"katakana long mark and ideographic space", rules.Merchant{ID: "M-1", Name: "CALL 800\u30fc555\u30000100"}, []string{"555", "0100"}},
+		{"full-width brackets and plus", rules.Merchant{ID: "M-1", Name: "CALL \uff0b1\uff08800\uff09555\uff3b0100\uff3d"}, []string{"555", "0100"}},
+		{"soft hyphen", rules.Merchant{ID: "M-1", Name: "CALL 800\u00ad555\u00ad0100"}, []string{"555", "0100"}},
 		{"marks over digits", rules.Merchant{ID: "M-1", Name: "CALL 8\u0301005\u0301550\u0301100"}, []string{"8005550100", "800555"}},
 		{"quote that closes the label", rules.Merchant{ID: "M-1", Name: `ACME" is not your bank. "CARDWATCH`}, nil},
 		{"very long", rules.Merchant{ID: strings.Repeat("9", 128), Name: long[:200], City: long[:100]}, []string{"9999999"}},
@@ -99,8 +110,10 @@ var (
 	// name, "www.x"), a dotted number with two dots or more (an IP address), with the
 	// dots IDNA reads.
 	urlLike = regexp.MustCompile(`(?i)[a-z][a-z0-9+.-]*:[/\\]|\S[.。][\pL\pM]|\pL[.。]\p{Nd}|\p{Nd}[.。]\p{Nd}+[.。]\p{Nd}`)
-	// Seven digits or more, with the characters phone numbers are written with between.
-	phoneLike = regexp.MustCompile(`\p{Nd}(?:[ ./()+\p{Pd}\x{2212}]*\p{Nd}){6}`)
+	// Seven digits or more, with the characters phone numbers are written with between:
+	// libphonenumber's own list (VALID_PUNCTUATION and PLUS_CHARS, case ignored), and
+	// every dash.
+	phoneLike = regexp.MustCompile(`(?i)\p{Nd}(?:[` + phonenumbers.VALID_PUNCTUATION + phonenumbers.PLUS_CHARS + `\p{Pd}]*\p{Nd}){6}`)
 	// Marks are dropped before the phone check: an SMS's GSM-7 conversion drops them.
 	dropMarks = transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
 )
