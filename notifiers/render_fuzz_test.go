@@ -53,9 +53,9 @@ func FuzzRendering(f *testing.F) {
 	ref := render(f, rules.Merchant{ID: "M-1", Name: "ACME", City: "Lagos"})
 	f.Fuzz(func(t *testing.T, name, city, id string) {
 		got := render(t, rules.Merchant{ID: id, Name: name, City: city})
-		notifiertest.Check(t, "SMS", got.sms, 0, nil)
+		notifiertest.Check(t, "SMS", got.sms, 0, notifiertest.Hostile{})
 		for _, r := range got.replies {
-			notifiertest.Check(t, "SMS reply", r, 0, nil)
+			notifiertest.Check(t, "SMS reply", r, 0, notifiertest.Hostile{})
 		}
 		for what, s := range map[string]string{"SMS": got.sms, "SMS reply": got.replies[0]} {
 			if notifiers.GSMSeptets(s) < 0 {
@@ -65,10 +65,10 @@ func FuzzRendering(f *testing.F) {
 		if !strings.HasSuffix(got.sms, " "+notifiertest.Link) {
 			t.Errorf("SMS does not end with its report link: %q", got.sms)
 		}
-		notifiertest.Check(t, "plain text", got.plain, strings.Count(ref.plain, "\n"), nil)
-		notifiertest.CheckSlackText(t, "Slack text", got.slackText, strings.Count(ref.slackText, "\n"), nil)
-		notifiertest.CheckSlackBlocks(t, "Slack blocks", got.blocks, ref.blocks, nil)
-		notifiertest.CheckConsole(t, got.console, strings.Count(ref.console, "\n"), nil)
+		notifiertest.Check(t, "plain text", got.plain, strings.Count(ref.plain, "\n"), notifiertest.Hostile{})
+		notifiertest.CheckSlackText(t, "Slack text", got.slackText, strings.Count(ref.slackText, "\n"), notifiertest.Hostile{})
+		notifiertest.CheckSlackBlocks(t, "Slack blocks", got.blocks, ref.blocks, notifiertest.Hostile{})
+		notifiertest.CheckConsole(t, got.console, strings.Count(ref.console, "\n"), notifiertest.Hostile{})
 
 		for _, s := range []string{name, city, id} {
 			c := notifiers.CleanText(s)

@@ -5,6 +5,8 @@ import (
 	"unicode"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/cardwatch/cardwatch/rules"
 )
 
 // Text a bank or merchant sets (a merchant's name, id and city, and the rule sentences
@@ -193,6 +195,8 @@ func dottedNumber(r []rune, i int) bool {
 }
 
 // Quoted puts untrusted text in double quotes, so that the cardholder reads it as the
-// merchant's words and not as cardwatch's; a double quote inside becomes a single one,
-// so that the text cannot close the quotes and go on as if cardwatch spoke.
-func Quoted(s string) string { return `"` + strings.ReplaceAll(s, `"`, "'") + `"` }
+// merchant's words and not as cardwatch's: rules.Quote, which the rules' sentences quote
+// with too. Every quotation mark inside (straight, curly, low, guillemets, corner
+// brackets, primes and the like: rules.QuotationMark) becomes a single "'", so that the
+// text cannot close the quotes and go on as if cardwatch spoke.
+func Quoted(s string) string { return rules.Quote(s) }

@@ -29,7 +29,7 @@ func TestConsoleHostile(t *testing.T) {
 			holder := notifiertest.Cardholder()
 			holder.Name = h.Merchant.Name // a profile's name is the bank's text too
 			out := send(t, notifiers.Message{Alert: notifiertest.Alert(h.Merchant), Cardholder: holder})
-			notifiertest.CheckConsole(t, out, strings.Count(ref, "\n"), h.Gone)
+			notifiertest.CheckConsole(t, out, strings.Count(ref, "\n"), h)
 			for _, c := range []string{"\x1b", "\x07", "\u009b", "\u202e"} {
 				if strings.Contains(out, c) {
 					t.Errorf("console output carries %q: %q", c, out)
