@@ -45,6 +45,7 @@ func HostileInputs() []Hostile {
 		{"slack formatting and link", rules.Merchant{ID: "M-1", Name: "*URGENT* <https://evil.example|Verify>"}, []string{"evil.example", "https:"}, nil},
 		{"slack channel mention", rules.Merchant{ID: "M-1", Name: "<!channel> card locked"}, nil, nil},
 		{"slack user mention", rules.Merchant{ID: "M-1", Name: "<@U123> verify your card"}, nil, nil},
+		{"slack emoji", rules.Merchant{ID: "M-1", Name: "ACME :lock: :warning::sos: :+1::skin-tone-2:", City: ":rotating_light:Lagos"}, nil, nil}, // Slack only: its checks refuse a ":word:"
 		{"slack channel link", rules.Merchant{ID: "M-1", Name: "<#C123|general> _italic_ ~strike~ `code` > quote"}, nil, nil},
 		{"URL before the real link", rules.Merchant{ID: "M-1", Name: "VERIFY AT https://acmebank-verify.example/r/login"}, []string{"acmebank-verify.example", "https://acmebank"}, nil},
 		{"bare domain", rules.Merchant{ID: "M-1", Name: "evil.example/login"}, []string{"evil.example"}, nil},
@@ -272,9 +273,9 @@ func checkGone(t T, what, out string, gone []string) {
 }
 
 // slackSyntax is what Slack's mrkdwn (a mrkdwn object, a message's text) reads as a
-// mention, a link or formatting: any "<" or ">" (escaped ones are entities), and the
-// formatting marks.
-var slackSyntax = regexp.MustCompile("[<>*_~`]")
+// mention, a link, formatting or an emoji: any "<" or ">" (escaped ones are entities),
+// the formatting marks, and a ":shortcode:" (a word between colons).
+var slackSyntax = regexp.MustCompile("[<>*_~`]|:[^\\s:]+:")
 
 // SlackMarkup lists the Slack syntax in s, mrkdwn text whose trusted parts use none
 // but for the given exceptions (cardwatch's own "*Why you got this*", a link's "_").

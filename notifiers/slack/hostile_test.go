@@ -47,6 +47,11 @@ func TestMrkdwn(t *testing.T) {
 		{"*URGENT* <https://evil.example|Verify>", "＊URGENT＊ &lt;https evil example|Verify&gt;"},
 		{"_a_ ~b~ `c` > d", "＿a＿ ～b～ ｀c｀ &gt; d"},
 		{"ACME\n> quoted", "ACME &gt; quoted"},
+		// Emoji shortcodes lose their colons to a look-alike; a time keeps its own.
+		{"ACME :lock: Card locked :sos:", "ACME \ua789lock\ua789 Card locked \ua789sos\ua789"},
+		{":warning::skin-tone-2: x", "\ua789warning\ua789\ua789skin-tone-2\ua789 x"},
+		{"ＡＣＭＥ：ｌｏｃｋ：", "ACME\ua789lock\ua789"}, // full-width colons fold to ":" first
+		{"at 1:22 PM: ok", "at 1:22 PM: ok"},
 	} {
 		if got := mrkdwn(c.in); got != c.want {
 			t.Errorf("mrkdwn(%q) = %q, want %q", c.in, got, c.want)
