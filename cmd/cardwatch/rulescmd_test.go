@@ -54,7 +54,7 @@ func TestRulesTestExplainsWithoutState(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	for _, want := range []string{
-		`$1,342.10 (€1,250.00) at "ACME ELECTRONICS" in Lagos, Nigeria on card ending 4821`,
+		`$1,342.10 (€1,250.00) at "ACME ELECTRONICS" in "Lagos", Nigeria on card ending 4821`,
 		"amount_over        FIRES   $1,342.10 is over your $200.00 limit",
 		`unknown_merchant   FIRES   first purchase at "ACME ELECTRONICS" on this card`,
 		"foreign_terminal   FIRES   terminal in Nigeria",
