@@ -42,7 +42,8 @@ var stripMarks = transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), n
 
 // ToGSM7 makes s sendable in GSM-7: accents GSM-7 lacks are dropped ("Łódź" → "Lodz"
 // where it can, "Ł" has no decomposition and becomes "?"), and any other character is
-// replaced by '?', so that a merchant's name cannot push an SMS into UCS-2.
+// replaced by '?', so that a merchant's name cannot push an SMS into UCS-2. What a
+// phone number is written with (numberMark) becomes a mark GSM-7 has: "-" or "~".
 func ToGSM7(s string) string {
 	if GSMSeptets(s) >= 0 {
 		return s
@@ -66,6 +67,12 @@ func ToGSM7(s string) string {
 		case r == '“' || r == '”':
 			b.WriteByte('"')
 		case unicode.Is(unicode.Pd, r) || r == '−': // dashes, hyphens and the minus sign
+			b.WriteByte('-')
+		case r == '\u223c' || r == '\u2053': // the tilde operator and the swung dash
+			b.WriteByte('~')
+		case numberMark(r):
+			// Any other mark a phone number is written with stays one, so that the
+			// screen after the conversion still sees the number ("?" would hide it).
 			b.WriteByte('-')
 		default:
 			b.WriteByte('?')

@@ -25,7 +25,8 @@ type Facts struct {
 	// Labelled is the merchant as the merchant's own words, which a message must not
 	// let pass for cardwatch's: its name in quotes, or "merchant" and its id in quotes.
 	Labelled string
-	// City, Country and CountryCode say where the card was used; any may be empty.
+	// City, Country and CountryCode say where the card was used; any may be empty. The
+	// city is the merchant's words, unquoted: Place quotes it.
 	City, Country, CountryCode string
 	// When is the local time of the transaction, "Nov 24, 1:22 PM".
 	When string
@@ -113,19 +114,20 @@ func (f Facts) Escaped(esc func(string) string) Facts {
 	return f
 }
 
-// Place is "Lagos, Nigeria", "Nigeria", or "".
+// Place is `"Lagos", Nigeria`, `"Lagos"`, "Nigeria", or "": the city is the merchant's
+// words, in quotes like its name, so that it cannot pass for cardwatch's.
 func (f Facts) Place() string {
 	switch {
 	case f.City != "" && f.Country != "":
-		return f.City + ", " + f.Country
+		return Quoted(f.City) + ", " + f.Country
 	case f.City != "":
-		return f.City
+		return Quoted(f.City)
 	}
 	return f.Country
 }
 
-// Headline is one line that says what happened: "$1,342.10 at "ACME ELECTRONICS" in
-// Lagos, Nigeria on card ending 4821".
+// Headline is one line that says what happened: `$1,342.10 at "ACME ELECTRONICS" in
+// "Lagos", Nigeria on card ending 4821`.
 func (f Facts) Headline() string {
 	var b strings.Builder
 	if f.Declined {
@@ -197,7 +199,8 @@ func smsAmount(m rules.Money) string {
 }
 
 // SMSText is the alert as one SMS: the card's last four digits, the amount with its
-// currency, the merchant, the place, the local time, why, how to answer, and the link. It
+// currency, the merchant and its city (each in quotes, as the merchant's words), the
+// country, the local time, why, how to answer, and the link. It
 // uses GSM-7 only and fits one 160-septet segment whenever the link leaves room: it
 // first drops the city, then shortens the merchant's name, never the facts that matter.
 // The reply words carry the message's reply code, so that an answer names its alert.
@@ -233,8 +236,8 @@ func SMSText(m Message) string {
 	}
 	build := func(merchant, city, reply string) string {
 		place := f.CountryCode
-		if city != "" {
-			place = strings.TrimSpace(city + " " + place)
+		if city != "" { // the merchant's words, quoted as its name is
+			place = strings.TrimSpace(Quoted(city) + " " + place)
 		}
 		var b strings.Builder
 		b.WriteString(card + " " + amount + " at " + merchantLabel(merchant, byID, true))

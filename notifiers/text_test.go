@@ -46,7 +46,7 @@ func sampleMessages(t testing.TB) map[string]Message {
 		Status:   "approved", OccurredAt: at, CreatedAt: at.Add(time.Second), ReportURL: link,
 		Reasons: []rules.Reason{
 			{Rule: "amount_over", Detail: "$1,342.10 is over your $200.00 limit", Summary: "over limit"},
-			{Rule: "unknown_merchant", Detail: "first purchase at ACME ELECTRONICS on this card", Summary: "new merchant"},
+			{Rule: "unknown_merchant", Detail: `first purchase at "ACME ELECTRONICS" on this card`, Summary: "new merchant"},
 			{Rule: "foreign_terminal", Detail: "terminal in Nigeria", Summary: "abroad"},
 		}}
 	one := *all
@@ -54,7 +54,7 @@ func sampleMessages(t testing.TB) map[string]Message {
 	one.Merchant = rules.Merchant{ID: "M-2040", Name: "BLUE BOTTLE COFFEE", City: "Brooklyn", Country: "US"}
 	one.Terminal = rules.Terminal{Country: "US", EntryMode: "contactless"}
 	one.Reasons = all.Reasons[1:2]
-	one.Reasons = []rules.Reason{{Rule: "unknown_merchant", Detail: "first purchase at BLUE BOTTLE COFFEE on this card", Summary: "new merchant"}}
+	one.Reasons = []rules.Reason{{Rule: "unknown_merchant", Detail: `first purchase at "BLUE BOTTLE COFFEE" on this card`, Summary: "new merchant"}}
 	declined := one
 	declined.Status = "declined"
 	declined.Amount = mustMoney(t, "900.00", "USD")

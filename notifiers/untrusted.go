@@ -5,6 +5,8 @@ import (
 	"unicode"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/cardwatch/cardwatch/rules"
 )
 
 // Text a bank or merchant sets (a merchant's name, id and city, and the rule sentences
@@ -60,8 +62,8 @@ func filterText(s string) string {
 
 // InertText is CleanText with nothing left that a phone, a chat client or a mail
 // scanner turns into a link or a tap-to-call: runs that read as a phone number (seven
-// digits or more, with the spaces, dashes, dots, slashes, parentheses and plus signs
-// numbers are written with) become "#", and what reads as a URL, a host name or an
+// digits or more, with the spaces, dashes, dots, slashes, brackets, tildes and other
+// marks numbers are written with: see numberMark) become "#", and what reads as a URL, a host name or an
 // address is broken ("http://evil.example/x" becomes "http evil example/x"). It is for
 // text a cardholder reads: the only link in a message is cardwatch's own report link.
 func InertText(s string) string { return inert(CleanText(s)) }
@@ -86,12 +88,19 @@ func inert(s string) string {
 // number in North America; shorter runs (store numbers, amounts) stay.
 const minPhoneDigits = 7
 
-// numberMark is a character phone numbers are written with between their digits: a
-// space, a dot, a slash, parentheses, a plus sign, and any dash (GSM-7 conversion turns
-// "–" into "-"), the minus sign included.
+// numberMark is a character phone numbers are written with between their digits: every
+// one libphonenumber accepts (its VALID_PUNCTUATION and PLUS_CHARS, which Android's
+// Linkify and most phones' number detection are built on: spaces, dots, slashes,
+// parentheses and square brackets, tildes, the swung dash and the tilde operator, the
+// letter x, full-width forms), and any dash (GSM-7 conversion turns "–" into "-"), the
+// minus sign included. CleanText has already folded the full-width forms and dropped
+// the invisible ones; they are listed all the same, so that the list can be checked
+// against libphonenumber's whole.
 func numberMark(r rune) bool {
 	switch r {
-	case ' ', '.', '/', '(', ')', '+', '−':
+	case ' ', '.', '/', '(', ')', '[', ']', '~', 'x', 'X', '+', '−', // x: the case is ignored
+		'\u2053', '\u223c', '\u30fc', '\u3000', '\u00a0', '\u00ad', '\u200b', '\u2060',
+		'\uff08', '\uff09', '\uff0b', '\uff0e', '\uff0f', '\uff3b', '\uff3d', '\uff5e':
 		return true
 	}
 	return unicode.Is(unicode.Pd, r)
@@ -101,7 +110,7 @@ func numberMark(r rune) bool {
 func maskNumbers(r []rune) []rune {
 	out := make([]rune, 0, len(r))
 	for i := 0; i < len(r); {
-		if !unicode.IsDigit(r[i]) && r[i] != '+' && r[i] != '(' {
+		if !unicode.IsDigit(r[i]) && r[i] != '+' && r[i] != '(' && r[i] != '[' {
 			out = append(out, r[i])
 			i++
 			continue
@@ -118,13 +127,13 @@ func maskNumbers(r []rune) []rune {
 				break
 			}
 		}
-		if last < 0 { // a "+" or "(" and marks, no digit
+		if last < 0 { // a "+", "(" or "[" and marks, no digit
 			out = append(out, r[i:j]...)
 			i = j
 			continue
 		}
 		end := last + 1
-		for end < j && (unicode.Is(unicode.M, r[end]) || r[end] == ')') {
+		for end < j && (unicode.Is(unicode.M, r[end]) || r[end] == ')' || r[end] == ']') {
 			end++
 		}
 		if digits >= minPhoneDigits {
@@ -186,6 +195,8 @@ func dottedNumber(r []rune, i int) bool {
 }
 
 // Quoted puts untrusted text in double quotes, so that the cardholder reads it as the
-// merchant's words and not as cardwatch's; a double quote inside becomes a single one,
-// so that the text cannot close the quotes and go on as if cardwatch spoke.
-func Quoted(s string) string { return `"` + strings.ReplaceAll(s, `"`, "'") + `"` }
+// merchant's words and not as cardwatch's: rules.Quote, which the rules' sentences quote
+// with too. Every quotation mark inside (straight, curly, low, guillemets, corner
+// brackets, primes and the like: rules.QuotationMark) becomes a single "'", so that the
+// text cannot close the quotes and go on as if cardwatch spoke.
+func Quoted(s string) string { return rules.Quote(s) }

@@ -1,8 +1,12 @@
 package notifiers
 
 import (
+	"regexp"
 	"strings"
 	"testing"
+	"unicode"
+
+	"github.com/nyaruka/phonenumbers"
 
 	"github.com/cardwatch/cardwatch/notifiers/notifiertest"
 	"github.com/cardwatch/cardwatch/rules"
@@ -77,6 +81,34 @@ func TestInertText(t *testing.T) {
 	}
 }
 
+// TestNumberMarksAreLibphonenumbers: every character libphonenumber reads between the
+// digits of a number (and so Android's Linkify, which is built on it) is a numberMark,
+// in every form CleanText can leave of it, and stays one in GSM-7.
+func TestNumberMarksAreLibphonenumbers(t *testing.T) {
+	punct := regexp.MustCompile(`(?i)^[` + phonenumbers.VALID_PUNCTUATION + phonenumbers.PLUS_CHARS + `]$`)
+	n := 0
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if !punct.MatchString(string(r)) {
+			continue
+		}
+		n++
+		if !numberMark(r) {
+			t.Errorf("%U %q is not a numberMark", r, r)
+		}
+		for _, s := range []string{CleanText("1" + string(r) + "2"), ToGSM7(CleanText("1" + string(r) + "2"))} {
+			if s == "12" {
+				continue // CleanText dropped it: the digits are joined
+			}
+			if r := []rune(s); len(r) != 3 || !numberMark(r[1]) {
+				t.Errorf("%U: %q does not keep a numberMark between the digits", r, s)
+			}
+		}
+	}
+	if n < 30 {
+		t.Fatalf("only %d characters match libphonenumber's punctuation: the pattern is wrong", n)
+	}
+}
+
 func TestSMSSafe(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"ŁÓDŹ\nZEGARKI", "?ODZ ZEGARKI"},
@@ -84,6 +116,8 @@ func TestSMSSafe(t *testing.T) {
 		{"evil.ēxample", "evil example"},
 		{"CALL 800–555–0100", "CALL #"},
 		{"TEA — “BEST”", "TEA - \"BEST\""},
+		{"CALL 800\u223c555\u20530100", "CALL #"}, // GSM-7 has neither: "?" would hide the number
+		{"CALL 800\u30fc555\u30fc0100", "CALL #"},
 	} {
 		got := SMSSafe(c.in)
 		if got != c.want {
@@ -109,21 +143,21 @@ func TestSMSHostile(t *testing.T) {
 			// With one reason the SMS has room for the city.
 			short := hostileMessage(h.Merchant)
 			short.Alert.Reasons = short.Alert.Reasons[1:2]
-			notifiertest.Check(t, "SMS with one reason", SMSText(short), 0, h.Gone)
+			notifiertest.Check(t, "SMS with one reason", SMSText(short), 0, h)
 			s := SMSText(m)
-			notifiertest.Check(t, "SMS", s, 0, h.Gone)
+			notifiertest.Check(t, "SMS", s, 0, h)
 			if n := GSMSeptets(s); n < 0 || n > SMSSegment {
 				t.Errorf("SMS takes %d septets: %q", n, s)
 			}
 			if !strings.HasSuffix(s, " "+notifiertest.Link) {
 				t.Errorf("SMS does not end with its report link: %q", s)
 			}
-			if strings.Count(s, `"`) != 2 {
-				t.Errorf("the merchant's words are not in one pair of quotes: %q", s)
+			if n := strings.Count(s, `"`); n != 2 && n != 4 {
+				t.Errorf("the merchant's words are not in one pair of quotes, and its city's in one more: %q", s)
 			}
 			for _, verdict := range []string{rules.VerdictFraud, rules.VerdictLegit} {
 				r := AnsweredSMS(m.Alert, verdict)
-				notifiertest.Check(t, "SMS reply", r, 0, h.Gone)
+				notifiertest.Check(t, "SMS reply", r, 0, h)
 				if n := GSMSeptets(r); n < 0 || n > SMSSegment {
 					t.Errorf("SMS reply takes %d septets: %q", n, r)
 				}
@@ -141,10 +175,16 @@ func TestPlainTextHostile(t *testing.T) {
 	for _, h := range notifiertest.HostileInputs() {
 		t.Run(h.Name, func(t *testing.T) {
 			m := hostileMessage(h.Merchant)
-			notifiertest.Check(t, "plain text", PlainText(m), 2, h.Gone)
+			notifiertest.Check(t, "plain text", PlainText(m), 2, h)
 			f := FactsOf(m)
-			for _, fact := range append([]string{f.Merchant, f.Labelled, f.City, f.Place(), f.Headline()}, f.Reasons...) {
-				notifiertest.Check(t, "fact", fact, 0, h.Gone)
+			for _, fact := range append([]string{f.Labelled, f.Place(), f.Headline()}, f.Reasons...) {
+				notifiertest.Check(t, "fact", fact, 0, h)
+			}
+			// The merchant and the city alone, unquoted, for a renderer to quote.
+			for _, fact := range []string{f.Merchant, f.City} {
+				for _, p := range notifiertest.ControlProblems(fact, 0) {
+					t.Errorf("fact: %s in %q", p, fact)
+				}
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 )
 
 // rulesYAML exercises defaults and every kind of override: one cardholder on the defaults,
@@ -188,16 +189,31 @@ func TestUnknownMerchant(t *testing.T) {
 		txn    *Transaction
 		want   string
 	}{
-		{"first purchase", "ch_default", Facts{}, txn(nil), "first purchase at ACME ELECTRONICS on this card"},
+		{"first purchase", "ch_default", Facts{}, txn(nil), `first purchase at "ACME ELECTRONICS" on this card`},
 		{"known by facts", "ch_default", Facts{MerchantKnown: true}, txn(nil), ""},
 		{"in the known list", "ch_override", Facts{}, txn(func(t *Transaction) { t.Merchant.ID = "M-1002" }), ""},
-		{"not in the known list", "ch_override", Facts{}, txn(nil), "first purchase at ACME ELECTRONICS on this card"},
+		{"not in the known list", "ch_override", Facts{}, txn(nil), `first purchase at "ACME ELECTRONICS" on this card`},
 		{"known list is by id, not name", "ch_override", Facts{},
-			txn(func(t *Transaction) { t.Merchant = Merchant{Name: "M-1001"} }), "first purchase at M-1001 on this card"},
+			txn(func(t *Transaction) { t.Merchant = Merchant{Name: "M-1001"} }), `first purchase at "M-1001" on this card`},
 		{"merchant with a name only", "ch_default", Facts{},
-			txn(func(t *Transaction) { t.Merchant = Merchant{Name: "Corner Shop"} }), "first purchase at Corner Shop on this card"},
+			txn(func(t *Transaction) { t.Merchant = Merchant{Name: "Corner Shop"} }), `first purchase at "Corner Shop" on this card`},
 		{"merchant with an id only", "ch_default", Facts{},
-			txn(func(t *Transaction) { t.Merchant = Merchant{ID: "M-9"} }), "first purchase at merchant M-9 on this card"},
+			txn(func(t *Transaction) { t.Merchant = Merchant{ID: "M-9"} }), `first purchase at merchant "M-9" on this card`},
+		// The name is the merchant's words: its quotation marks cannot close cardwatch's.
+		{"quotes in the name", "ch_default", Facts{},
+			txn(func(t *Transaction) { t.Merchant.Name = `ACME" reported. Call "` }), `first purchase at "ACME' reported. Call '" on this card`},
+		{"curly and other quotes in the name", "ch_default", Facts{},
+			txn(func(t *Transaction) {
+				t.Merchant.Name = "ACME\u201d Card locked \u201c \u00abx\u00bb \u300cy\u300f \uff02z\u2033"
+			}),
+			`first purchase at "ACME' Card locked ' 'x' 'y' 'z'" on this card`},
+		{"a run of quotes is one", "ch_default", Facts{},
+			txn(func(t *Transaction) { t.Merchant.Name = "A''B'\u200b'\u201d\"C" }), "first purchase at \"A'B'\u200bC\" on this card"},
+		// A name with nothing to see names the merchant by its id, as the message does.
+		{"invisible name", "ch_default", Facts{},
+			txn(func(t *Transaction) { t.Merchant = Merchant{ID: "M-WS", Name: " \u200b\u202e\t\u3000\x1b"} }), `first purchase at merchant "M-WS" on this card`},
+		{"nothing visible at all", "ch_default", Facts{},
+			txn(func(t *Transaction) { t.Merchant = Merchant{ID: "\u200b", Name: " "} }), "first purchase at a merchant on this card"},
 		{"false turns it off", "ch_off", Facts{}, txn(nil), ""},
 	}
 	for _, tt := range tests {
@@ -275,7 +291,7 @@ func TestEvaluateOrderAndNil(t *testing.T) {
 		got := Evaluate(ev, holder(t, b, "acme", "ch_default"), Facts{})
 		want := []Reason{
 			{Rule: "amount_over", Detail: "$1,342.10 is over your $500.00 limit", Summary: "over limit"},
-			{Rule: "unknown_merchant", Detail: "first purchase at ACME ELECTRONICS on this card", Summary: "new merchant"},
+			{Rule: "unknown_merchant", Detail: `first purchase at "ACME ELECTRONICS" on this card`, Summary: "new merchant"},
 			{Rule: "foreign_terminal", Detail: "terminal in Nigeria", Summary: "abroad"},
 		}
 		if !reflect.DeepEqual(got, want) {
@@ -534,5 +550,27 @@ func TestAlertPlaceAgreesWithCountryOfUse(t *testing.T) {
 				t.Errorf("Place() = %q does not name %s, the country the rules used", a.Place(), CountryName(c))
 			}
 		})
+	}
+}
+
+// TestQuotationMark: every mark a reader may take for the close of a quote is one, and
+// the letters, digits and punctuation of merchants' names are not.
+func TestQuotationMark(t *testing.T) {
+	for _, r := range "\"'“”„‟‘’‚‛«»‹›「」『』＂＇〝〞〟″‶〃❝❞⹂🙶🙷🙸" {
+		if !QuotationMark(r) {
+			t.Errorf("%U %q is not a QuotationMark", r, r)
+		}
+	}
+	for _, table := range []*unicode.RangeTable{unicode.Pi, unicode.Pf, unicode.Quotation_Mark} {
+		for r := rune(0); r <= unicode.MaxRune; r++ {
+			if unicode.Is(table, r) && !QuotationMark(r) {
+				t.Errorf("%U %q is not a QuotationMark", r, r)
+			}
+		}
+	}
+	for _, r := range "AZaz09 .,-&#()/!?:;@$€ÄÖÜßéñ東京" {
+		if QuotationMark(r) {
+			t.Errorf("%U %q is a QuotationMark", r, r)
+		}
 	}
 }

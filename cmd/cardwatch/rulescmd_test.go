@@ -54,9 +54,9 @@ func TestRulesTestExplainsWithoutState(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	for _, want := range []string{
-		`$1,342.10 (€1,250.00) at "ACME ELECTRONICS" in Lagos, Nigeria on card ending 4821`,
+		`$1,342.10 (€1,250.00) at "ACME ELECTRONICS" in "Lagos", Nigeria on card ending 4821`,
 		"amount_over        FIRES   $1,342.10 is over your $200.00 limit",
-		"unknown_merchant   FIRES   first purchase at ACME ELECTRONICS on this card",
+		`unknown_merchant   FIRES   first purchase at "ACME ELECTRONICS" on this card`,
 		"foreign_terminal   FIRES   terminal in Nigeria",
 		"result: one alert with 3 reasons",
 	} {
@@ -139,7 +139,7 @@ func TestRulesTestCleansTheEvent(t *testing.T) {
 			t.Errorf("output carries %q:\n%s", bad, out)
 		}
 	}
-	if !strings.Contains(out, "first purchase at ACME[2J]0;pwned FAKE LINE on this card") {
+	if !strings.Contains(out, `first purchase at "ACME[2J]0;pwned FAKE LINE" on this card`) {
 		t.Errorf("output does not show the cleaned name:\n%s", out)
 	}
 }

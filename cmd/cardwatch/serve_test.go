@@ -442,7 +442,7 @@ func TestTransactionBecomesSMSAndSlackAlert(t *testing.T) {
 	}
 	want := []string{
 		"amount_over: $1,342.10 is over your $200.00 limit",
-		"unknown_merchant: first purchase at ACME ELECTRONICS on this card",
+		`unknown_merchant: first purchase at "ACME ELECTRONICS" on this card`,
 		"foreign_terminal: terminal in Nigeria",
 	}
 	if strings.Join(rulesFired, "\n") != strings.Join(want, "\n") {

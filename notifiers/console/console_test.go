@@ -29,7 +29,7 @@ func TestConsoleHostile(t *testing.T) {
 			holder := notifiertest.Cardholder()
 			holder.Name = h.Merchant.Name // a profile's name is the bank's text too
 			out := send(t, notifiers.Message{Alert: notifiertest.Alert(h.Merchant), Cardholder: holder})
-			notifiertest.CheckConsole(t, out, strings.Count(ref, "\n"), h.Gone)
+			notifiertest.CheckConsole(t, out, strings.Count(ref, "\n"), h)
 			for _, c := range []string{"\x1b", "\x07", "\u009b", "\u202e"} {
 				if strings.Contains(out, c) {
 					t.Errorf("console output carries %q: %q", c, out)
@@ -44,8 +44,9 @@ func TestConsolePrintsBothChannels(t *testing.T) {
 	for _, want := range []string{
 		"── alert al_llpst6d3gbj3uq6q for Ana Souza (ch_1001) at bank acme ──\n",
 		"SMS to +1********01 (",
-		"\n  Card ..4821 $1,342.10 at \"ACME\", Lagos NG,",
+		"\n  Card ..4821 $1,342.10 at \"ACME\", NG,", // three reasons leave no room for the city
 		"Slack to U024BE7LH, with buttons [Report fraud] [It was me]:\n  $1,342.10",
+		` at "ACME" in "Lagos", Nigeria on card ending 4821`,
 		"\n  Not you? Report fraud: " + notifiertest.Link + "\n",
 	} {
 		if !strings.Contains(out, want) {

@@ -55,7 +55,7 @@ func SlackTexts(blocks []byte) (texts []SlackText, urls []string, err error) {
 // Problems (with as many line breaks as ref's), plain_text turns emoji off, mrkdwn is
 // verbatim (Slack links nothing in it) and carries no Slack syntax but cardwatch's own
 // "*Why you got this*", and no button links anywhere but Link.
-func CheckSlackBlocks(t T, what string, got, ref []byte, gone []string) {
+func CheckSlackBlocks(t T, what string, got, ref []byte, h Hostile) {
 	t.Helper()
 	texts, urls, err := SlackTexts(got)
 	if err != nil {
@@ -72,7 +72,7 @@ func CheckSlackBlocks(t T, what string, got, ref []byte, gone []string) {
 		return
 	}
 	for i, o := range texts {
-		Check(t, what+" "+o.Type, o.Text, strings.Count(want[i].Text, "\n"), gone)
+		Check(t, what+" "+o.Type, o.Text, strings.Count(want[i].Text, "\n"), h)
 		switch o.Type {
 		case "plain_text":
 			if o.Emoji == nil || *o.Emoji {
@@ -96,9 +96,9 @@ func CheckSlackBlocks(t T, what string, got, ref []byte, gone []string) {
 
 // CheckSlackText fails t for each problem of a Slack message's text (the fallback, which
 // Slack reads as mrkdwn): its Problems, and any Slack syntax outside Link.
-func CheckSlackText(t T, what, text string, newlines int, gone []string) {
+func CheckSlackText(t T, what, text string, newlines int, h Hostile) {
 	t.Helper()
-	Check(t, what, text, newlines, gone)
+	Check(t, what, text, newlines, h)
 	if m := SlackMarkup(strings.ReplaceAll(text, Link, "")); len(m) > 0 {
 		t.Errorf("%s %q carries Slack syntax %q", what, text, m)
 	}

@@ -202,14 +202,15 @@ func (h *Handler) fail(w http.ResponseWriter, status int, title, msg string) {
 // facts are the alert's facts as the page shows them: FactsOf has passed every fact a
 // bank or merchant set through notifiers.InertText (the cleaner of every channel, with
 // no link or phone number left), and html/template escapes the markup, so the page shows
-// the merchant's name as the SMS does, not a line break, bidi override or tap-to-call.
+// the merchant's name as the SMS does (in quotes, as the merchant's words, and the city
+// too), not a line break, bidi override or tap-to-call.
 func (h *Handler) facts(a *rules.Alert, holder *rules.Cardholder) view {
 	f := notifiers.FactsOf(notifiers.Message{Alert: a, Cardholder: holder})
 	card := f.Last4
 	if card == "" {
 		card = "…"
 	}
-	return view{Title: "Was this you?", Card: card, Charged: f.Charged, Original: f.Original, Merchant: f.Merchant,
+	return view{Title: "Was this you?", Card: card, Charged: f.Charged, Original: f.Original, Merchant: f.Labelled,
 		Place: f.Place(), When: f.When, Declined: f.Declined, Reasons: f.Reasons}
 }
 

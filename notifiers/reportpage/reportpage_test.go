@@ -88,11 +88,11 @@ func TestPageHostile(t *testing.T) {
 				t.Fatalf("page shows %d facts: %s", len(shown), body)
 			}
 			for _, m := range shown {
-				notifiertest.Check(t, "page fact", html.UnescapeString(m[2]), 0, h.Gone)
+				notifiertest.Check(t, "page fact", html.UnescapeString(m[2]), 0, h)
 			}
 			f := notifiers.FactsOf(notifiers.Message{Alert: a, Cardholder: notifiertest.Cardholder()})
-			if !strings.Contains(html.UnescapeString(body), "<dd>"+f.Merchant+"</dd>") {
-				t.Errorf("page does not show the merchant as %q", f.Merchant)
+			if !strings.Contains(html.UnescapeString(body), "<dd>"+f.Labelled+"</dd>") {
+				t.Errorf("page does not show the merchant as %q", f.Labelled)
 			}
 			for _, c := range []string{"\x1b", "\u202e", "\u200b", "\u2028"} {
 				if strings.Contains(body, c) {

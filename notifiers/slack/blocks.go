@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"regexp"
 	"strings"
 
 	"github.com/slack-go/slack"
@@ -85,9 +86,25 @@ var mrkdwnFormat = strings.NewReplacer(
 	"*", "＊", "_", "＿", "~", "～", "`", "｀",
 )
 
+// shortcode is what Slack's mrkdwn turns into an emoji (verbatim or not): a word between
+// two colons, ":lock:", ":sos:", ":+1:", ":wave::skin-tone-2:", custom names included.
+var shortcode = regexp.MustCompile(`:[^\s:]+:`)
+
+// shortcodeColon stands for each colon of a shortcode: the modifier letter colon, which
+// reads as one and which Slack does not take for the start or end of an emoji's name (a
+// zero-width character between would not do: CleanText takes those out).
+const shortcodeColon = "\ua789"
+
 // mrkdwn is untrusted text as a mrkdwn object (sent with verbatim) shows it as it is: the
-// facts are already notifiers.InertText, with no link or number for Slack to detect.
-func mrkdwn(s string) string { return mrkdwnFormat.Replace(notifiers.InertText(s)) }
+// facts are already notifiers.InertText, with no link or number for Slack to detect, the
+// markup is turned into text (mrkdwnFormat), and no ":word:" is left to show as a
+// picture (a lock, a warning sign) that cardwatch did not put there.
+func mrkdwn(s string) string {
+	s = mrkdwnFormat.Replace(notifiers.InertText(s))
+	return shortcode.ReplaceAllStringFunc(s, func(code string) string {
+		return shortcodeColon + code[1:len(code)-1] + shortcodeColon
+	})
+}
 
 // plain is a plain_text object, which Slack shows as is: no escaping needed. Its facts
 // come from notifiers.FactsOf, which made them inert, and emoji is off, so that no

@@ -32,10 +32,10 @@ func TestSlackHostile(t *testing.T) {
 	for _, h := range notifiertest.HostileInputs() {
 		t.Run(h.Name, func(t *testing.T) {
 			m := notifiers.Message{Alert: notifiertest.Alert(h.Merchant), Cardholder: holder}
-			notifiertest.CheckSlackBlocks(t, "blocks", blocksJSON(t, Blocks(m)), blocksJSON(t, Blocks(ref)), h.Gone)
-			notifiertest.CheckSlackBlocks(t, "answered blocks", blocksJSON(t, answeredBlocks(m, line, true)), blocksJSON(t, answeredBlocks(ref, line, true)), h.Gone)
-			notifiertest.CheckSlackText(t, "fallback", Text(m), strings.Count(Text(ref), "\n"), h.Gone)
-			notifiertest.CheckSlackText(t, "answered fallback", answeredText(m, line), 0, h.Gone)
+			notifiertest.CheckSlackBlocks(t, "blocks", blocksJSON(t, Blocks(m)), blocksJSON(t, Blocks(ref)), h)
+			notifiertest.CheckSlackBlocks(t, "answered blocks", blocksJSON(t, answeredBlocks(m, line, true)), blocksJSON(t, answeredBlocks(ref, line, true)), h)
+			notifiertest.CheckSlackText(t, "fallback", Text(m), strings.Count(Text(ref), "\n"), h)
+			notifiertest.CheckSlackText(t, "answered fallback", answeredText(m, line), 0, h)
 		})
 	}
 }
@@ -47,6 +47,11 @@ func TestMrkdwn(t *testing.T) {
 		{"*URGENT* <https://evil.example|Verify>", "＊URGENT＊ &lt;https evil example|Verify&gt;"},
 		{"_a_ ~b~ `c` > d", "＿a＿ ～b～ ｀c｀ &gt; d"},
 		{"ACME\n> quoted", "ACME &gt; quoted"},
+		// Emoji shortcodes lose their colons to a look-alike; a time keeps its own.
+		{"ACME :lock: Card locked :sos:", "ACME \ua789lock\ua789 Card locked \ua789sos\ua789"},
+		{":warning::skin-tone-2: x", "\ua789warning\ua789\ua789skin-tone-2\ua789 x"},
+		{"ＡＣＭＥ：ｌｏｃｋ：", "ACME\ua789lock\ua789"}, // full-width colons fold to ":" first
+		{"at 1:22 PM: ok", "at 1:22 PM: ok"},
 	} {
 		if got := mrkdwn(c.in); got != c.want {
 			t.Errorf("mrkdwn(%q) = %q, want %q", c.in, got, c.want)
@@ -79,8 +84,8 @@ func TestInteractionsHostile(t *testing.T) {
 	for _, h := range notifiertest.HostileInputs() {
 		t.Run(h.Name, func(t *testing.T) {
 			p := answeredPost(t, notifiertest.Alert(h.Merchant))
-			notifiertest.CheckSlackText(t, "answered text", p.Text, 0, h.Gone)
-			notifiertest.CheckSlackBlocks(t, "answered blocks", p.Blocks, ref.Blocks, h.Gone)
+			notifiertest.CheckSlackText(t, "answered text", p.Text, 0, h)
+			notifiertest.CheckSlackBlocks(t, "answered blocks", p.Blocks, ref.Blocks, h)
 		})
 	}
 }

@@ -46,7 +46,7 @@ func TestSendHostile(t *testing.T) {
 				mu.Lock()
 				got := body
 				mu.Unlock()
-				notifiertest.Check(t, "SMS body", got, 0, h.Gone)
+				notifiertest.Check(t, "SMS body", got, 0, h)
 			}
 		})
 	}
@@ -61,7 +61,7 @@ func TestInboundReplyHostile(t *testing.T) {
 				f := newFakeAnswers()
 				f.open(to, notifiertest.Alert(h.Merchant), "7K")
 				text := replyText(t, f, word)
-				notifiertest.Check(t, "SMS reply", text, 0, h.Gone)
+				notifiertest.Check(t, "SMS reply", text, 0, h)
 				if n := notifiers.GSMSeptets(text); n < 0 || n > notifiers.SMSSegment {
 					t.Errorf("reply takes %d septets: %q", n, text)
 				}
@@ -77,7 +77,7 @@ func TestInboundReplyHostile(t *testing.T) {
 			f.open(to, notifiertest.Alert(h.Merchant), "7K")
 			text := replyText(t, f, "FRAUD")
 			// "e.g." is cardwatch's own, and no phone links it.
-			notifiertest.Check(t, "SMS which reply", strings.ReplaceAll(text, "e.g. ", ""), 0, h.Gone)
+			notifiertest.Check(t, "SMS which reply", strings.ReplaceAll(text, "e.g. ", ""), 0, h)
 			if notifiers.GSMSeptets(text) < 0 {
 				t.Errorf("reply is not GSM-7: %q", text)
 			}
