@@ -22,8 +22,9 @@ const (
 	// MaxCardholders is the most cardholders a rules file may hold: twice the
 	// million the loader is measured with (README, Performance).
 	MaxCardholders = 2_000_000
-	// MaxListItems is the most items of a rule's list (unknown_merchant's known,
-	// foreign_terminal's allow), in defaults or for a cardholder.
+	// MaxListItems is the most items of any list in a rule's value (unknown_merchant's
+	// known, foreign_terminal's allow), in defaults or for a cardholder, reported
+	// whatever else is wrong in the file.
 	MaxListItems = 1000
 )
 
@@ -397,9 +398,37 @@ func (l *loader) profile(v Value, fields fields) profile {
 			names = append(names, k.Name)
 		}
 		rm := l.mapping(r, names...)
+		for _, f := range rm {
+			l.boundLists(f.val)
+		}
 		p.rules = rm
 	}
 	return p
+}
+
+// boundLists reports every list in a rule's value longer than MaxListItems, as written:
+// whether or not the rule is built (a cardholder without a currency has none built, and
+// the default rules are built only for the cardholders that take them), the limit is
+// the file's. A rule's Build that reads the list reports the same error, which add
+// keeps once.
+func (l *loader) boundLists(v Value) {
+	n := v.node
+	switch n.Kind {
+	case yaml.SequenceNode:
+		if len(n.Content) > MaxListItems {
+			l.add(v.Errorf("has %d items; at most %d are allowed", len(n.Content), MaxListItems))
+			return
+		}
+		for j, c := range n.Content {
+			if c = resolve(c); c.Kind == yaml.SequenceNode || c.Kind == yaml.MappingNode {
+				l.boundLists(l.at(c, fmt.Sprintf("%s[%d]", v.path, j)))
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			l.boundLists(l.at(n.Content[i+1], v.path+"."+n.Content[i].Value))
+		}
+	}
 }
 
 var cardholderKeys = append([]string{"id", "bank", "name", "notify"}, profileKeys...)

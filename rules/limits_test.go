@@ -91,6 +91,67 @@ func TestParseBoundsLists(t *testing.T) {
 	}
 }
 
+// TestParseBoundsListsWhateverElseIsWrong: the list limit is reported with the file's
+// other problems, in whatever part of the file the list is: in a cardholder whose
+// currency is missing or bad (whose rules are not built), in defaults that no
+// cardholder can take, or in a file with no cardholders at all.
+func TestParseBoundsListsWhateverElseIsWrong(t *testing.T) {
+	ids := make([]string, MaxListItems+1)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("M-%d", i)
+	}
+	known := "unknown_merchant: {known: [" + strings.Join(ids, ", ") + "]}"
+	block := "unknown_merchant:\n        known:\n" + "        - " + strings.Join(ids, "\n        - ")
+	const holder = "  - id: ch_1\n    bank: acme\n    notify: {sms: \"+15551230001\"}\n"
+	limit := func(line int, path string) string {
+		return fmt.Sprintf("lists.yaml:%d: %s: has %d items; at most %d are allowed", line, path, MaxListItems+1, MaxListItems)
+	}
+	const own = "cardholders[0].rules.unknown_merchant.known"
+	const def = "defaults.rules.unknown_merchant.known"
+	for _, tt := range []struct {
+		name, file string
+		want       []string // some of the errors, the limit's among them
+	}{
+		{"no home country",
+			"defaults: {currency: USD}\ncardholders:\n" + holder + "    rules:\n      " + known + "\n",
+			[]string{limit(7, own), "lists.yaml:3: cardholders[0]: home_country is missing (set it here or in defaults)"}},
+		{"no currency",
+			"defaults: {home_country: US}\ncardholders:\n" + holder + "    rules:\n      " + known + "\n",
+			[]string{limit(7, own), "lists.yaml:3: cardholders[0]: currency is missing (set it here or in defaults)"}},
+		{"no currency, the list in block form",
+			"defaults: {home_country: US}\ncardholders:\n" + holder + "    rules:\n      " + block + "\n",
+			[]string{limit(8, own), "lists.yaml:3: cardholders[0]: currency is missing (set it here or in defaults)"}},
+		{"a bad currency",
+			"defaults: {home_country: US, currency: XXY}\ncardholders:\n" + holder + "    rules:\n      " + known + "\n",
+			[]string{limit(7, own), "lists.yaml:1: defaults.currency: \"XXY\" is not an ISO 4217 currency code"}},
+		{"in defaults, a cardholder without a currency",
+			"defaults:\n  home_country: US\n  rules:\n    " + known + "\ncardholders:\n" + holder,
+			[]string{limit(4, def), "lists.yaml:6: cardholders[0]: currency is missing (set it here or in defaults)"}},
+		{"in defaults, no cardholders",
+			"defaults:\n  home_country: US\n  currency: USD\n  rules:\n    " + known + "\ncardholders: []\n",
+			[]string{limit(5, def)}},
+		{"in defaults that a cardholder overrides",
+			"defaults:\n  home_country: US\n  currency: USD\n  rules:\n    " + known + "\ncardholders:\n" + holder + "    rules: {unknown_merchant: false}\n",
+			[]string{limit(5, def)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			book, err := Parse("lists.yaml", []byte(tt.file))
+			if book != nil {
+				t.Fatal("the file was accepted")
+			}
+			got := map[string]int{}
+			for _, e := range errorList(err) {
+				got[e.Error()]++
+			}
+			for _, w := range tt.want {
+				if got[w] != 1 {
+					t.Errorf("%q reported %d times, want once; errors: %v", w, got[w], errorList(err))
+				}
+			}
+		})
+	}
+}
+
 // TestParseBoundsCardholders: a file of more than maxCardholders cardholders is refused,
 // whether it is read piece by piece (plain form, or pieces yaml.v3 reads) or whole.
 func TestParseBoundsCardholders(t *testing.T) {
