@@ -120,7 +120,7 @@ func TestParseBoundsListsWhateverElseIsWrong(t *testing.T) {
 			[]string{limit(7, own), "lists.yaml:3: cardholders[0]: currency is missing (set it here or in defaults)"}},
 		{"no currency, the list in block form",
 			"defaults: {home_country: US}\ncardholders:\n" + holder + "    rules:\n      " + block + "\n",
-			[]string{limit(8, own), "lists.yaml:3: cardholders[0]: currency is missing (set it here or in defaults)"}},
+			[]string{limit(9, own), "lists.yaml:3: cardholders[0]: currency is missing (set it here or in defaults)"}},
 		{"a bad currency",
 			"defaults: {home_country: US, currency: XXY}\ncardholders:\n" + holder + "    rules:\n      " + known + "\n",
 			[]string{limit(7, own), "lists.yaml:1: defaults.currency: \"XXY\" is not an ISO 4217 currency code"}},
