@@ -209,3 +209,55 @@ func TestParseBoundsCardholders(t *testing.T) {
 		})
 	}
 }
+
+// TestParseCapsErrors: a file of many mistakes lists the first MaxErrors, in the file's
+// order, and one more error that counts the rest from the line of the first left out,
+// whether the file is read whole or piece by piece; a problem of the defaults that
+// every cardholder repeats is still counted once.
+func TestParseCapsErrors(t *testing.T) {
+	const extra = 500
+	var keys strings.Builder
+	for i := range MaxErrors + extra {
+		fmt.Fprintf(&keys, "  k%d: 1\n", i)
+	}
+	var holders strings.Builder
+	for i := range 3 * chunkItems / 2 {
+		fmt.Fprintf(&holders, "  - id: ch_%d\n    bank: acme\n    notify: {sms: \"+15551230001\"}\n    color: blue\n", i)
+	}
+	for _, tt := range []struct {
+		name, file string
+		total      int
+		line       int // of the first problem left out
+	}{
+		{"unknown keys in defaults", "defaults:\n  home_country: US\n  currency: USD\n" + keys.String() + "cardholders: []\n",
+			MaxErrors + extra, 4 + MaxErrors},
+		{"a mistake in each cardholder, in pieces", "defaults: {home_country: US, currency: USD}\ncardholders:\n" + holders.String(),
+			3 * chunkItems / 2, 3 + 4*MaxErrors + 3},
+		{"a mistake in each cardholder, read whole", "cardholders:\n" + holders.String() + "defaults: {home_country: US, currency: USD}\n",
+			3 * chunkItems / 2, 2 + 4*MaxErrors + 3},
+		{"and a time zone every cardholder takes", "defaults: {home_country: US, currency: USD, timezone: Mars/Olympus}\ncardholders:\n" + holders.String(),
+			3*chunkItems/2 + 1, 3 + 4*(MaxErrors-1) + 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("many.yaml", []byte(tt.file))
+			errs := errorList(err)
+			if len(errs) != MaxErrors+1 {
+				t.Fatalf("%d errors, want %d and a count", len(errs), MaxErrors)
+			}
+			for i, e := range errs[:MaxErrors] {
+				var fe *FieldError
+				if !errors.As(e, &fe) || fe.Omitted != 0 || i > 0 && fe.Line <= errs[i-1].(*FieldError).Line && fe.Line != 1 {
+					t.Fatalf("error %d %q: not a FieldError in the file's order", i, e)
+				}
+			}
+			var last *FieldError
+			if !errors.As(errs[MaxErrors], &last) || last.Omitted != tt.total-MaxErrors {
+				t.Fatalf("last error %q, Omitted %d; want %d left out", errs[MaxErrors], last.Omitted, tt.total-MaxErrors)
+			}
+			want := fmt.Sprintf("many.yaml:%d: and %d more problems from this line on, not listed", tt.line, tt.total-MaxErrors)
+			if last.Error() != want {
+				t.Errorf("last error %q, want %q", last, want)
+			}
+		})
+	}
+}
