@@ -102,15 +102,15 @@ type profile struct {
 }
 
 type loader struct {
-	file string
-	errs []error
-	seen map[uint64]bool // hashes of the messages already reported, for errors in defaults
-	// omitted counts the problems past maxErrors, not kept; omittedLine is the first's.
-	omitted, omittedLine int
-	cache                *loadCache
-	strs                 map[string]string // for intern
+	file  string
+	errs  []error
+	seen  map[uint64]bool // hashes of the messages already reported, for errors in defaults
+	cache *loadCache
+	strs  map[string]string // for intern
 	// defaults is the file's defaults once parsed.
 	defaults *profile
+	// omitted counts the problems past maxErrors, not kept; omittedLine is the first's.
+	omitted, omittedLine int
 }
 
 // loadCache is what the goroutines building one file's cardholders share.
