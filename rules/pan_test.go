@@ -225,6 +225,10 @@ func TestFindPANsIgnoresRandomUUIDs(t *testing.T) {
 			if masked, _ := MaskPANs([]byte(id)); string(masked) != id {
 				t.Errorf("MaskPANs(%q) = %q, want it unchanged", id, masked)
 			}
+			// In an event that is not all ASCII (an accented name), read rune by rune.
+			if s := "Café " + id + " 192.168.100.200:8080"; len(FindPANs([]byte(s))) != 0 {
+				t.Errorf("FindPANs(%q) = %v: a UUID or an IP address is taken for a card number", s, FindPANs([]byte(s)))
+			}
 		})
 	}
 }
