@@ -125,6 +125,26 @@ func BenchmarkFindPANs(b *testing.B) {
 	}
 }
 
+// BenchmarkFindPANsLongRuns is the screen on an event-sized text (MaxEventSize) of
+// digit groups in a row that never make a PAN, joined by spaces and by colons (which
+// make the screen ask whether they are an IP address): its cost must grow with the
+// text, not with its square.
+func BenchmarkFindPANsLongRuns(b *testing.B) {
+	for _, sep := range []string{" ", ":"} {
+		data := bytes.Repeat([]byte("1000"+sep), MaxEventSize/5)
+		if hits := FindPANs(data); len(hits) != 0 {
+			b.Fatalf("found %d numbers", len(hits))
+		}
+		b.Run(map[string]string{" ": "spaces", ":": "colons"}[sep], func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				FindPANs(data)
+			}
+		})
+	}
+}
+
 // BenchmarkScreenEvent is the pipeline's card-number screen of a payload: the example
 // event (ASCII, no escape, one scan), the same with an accented merchant name (the
 // Unicode reader), and with escapes (the Unicode reader and the JSON tokenizer).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"os"
 	"regexp"
 	"strconv"
@@ -22,10 +23,18 @@ const (
 	// MaxCardholders is the most cardholders a rules file may hold: twice the
 	// million the loader is measured with (README, Performance).
 	MaxCardholders = 2_000_000
-	// MaxListItems is the most items of a rule's list (unknown_merchant's known,
-	// foreign_terminal's allow), in defaults or for a cardholder.
+	// MaxListItems is the most items of any list in a rule's value (unknown_merchant's
+	// known, foreign_terminal's allow), in defaults or for a cardholder, reported
+	// whatever else is wrong in the file.
 	MaxListItems = 1000
+	// MaxErrors is the most problems of a file listed one by one; the rest are counted
+	// in one more error (FieldError.Omitted), so that the report of a file of a million
+	// mistakes, and what it takes in memory, stays small.
+	MaxErrors = 1000
 )
+
+// maxErrors is MaxErrors, lowered by tests.
+var maxErrors = MaxErrors
 
 // maxCardholders is MaxCardholders, lowered by tests.
 var maxCardholders = MaxCardholders
@@ -76,6 +85,10 @@ func parseWhole(name string, data []byte) (*Book, error) {
 
 // result is the book loaded, or every problem found.
 func (l *loader) result(b *Book) (*Book, error) {
+	if l.omitted > 0 {
+		l.errs = append(l.errs, &FieldError{File: l.file, Line: l.omittedLine, Omitted: l.omitted,
+			Msg: fmt.Sprintf("and %d more problems from this line on, not listed", l.omitted)})
+	}
 	if len(l.errs) > 0 {
 		return nil, errors.Join(l.errs...)
 	}
@@ -91,11 +104,13 @@ type profile struct {
 type loader struct {
 	file  string
 	errs  []error
-	seen  map[string]bool // messages already reported, for errors in defaults
+	seen  map[uint64]bool // hashes of the messages already reported, for errors in defaults
 	cache *loadCache
 	strs  map[string]string // for intern
 	// defaults is the file's defaults once parsed.
 	defaults *profile
+	// omitted counts the problems past maxErrors, not kept; omittedLine is the first's.
+	omitted, omittedLine int
 }
 
 // loadCache is what the goroutines building one file's cardholders share.
@@ -118,14 +133,14 @@ func (c *loadCache) failedDefault() bool {
 type sharedKey struct{ kind, currency string }
 
 func newLoader(file string) *loader {
-	return &loader{file: file, seen: map[string]bool{},
+	return &loader{file: file, seen: map[uint64]bool{},
 		cache: &loadCache{tz: map[string]*time.Location{}, shared: map[sharedKey]Rule{}}}
 }
 
 // forPiece is a loader for building some of the file's cardholders on another
 // goroutine: its own errors, the same caches.
 func (l *loader) forPiece() *loader {
-	return &loader{file: l.file, seen: map[string]bool{}, cache: l.cache, defaults: l.defaults}
+	return &loader{file: l.file, seen: map[uint64]bool{}, cache: l.cache, defaults: l.defaults}
 }
 
 func (l *loader) add(err error) {
@@ -133,15 +148,32 @@ func (l *loader) add(err error) {
 		return
 	}
 	var fe *FieldError
+	line := 0
 	if errors.As(err, &fe) {
-		msg := fe.Error()
-		if l.seen[msg] {
+		h := maphash.String(seenSeed, fe.Error())
+		if l.seen[h] {
 			return
 		}
-		l.seen[msg] = true
+		l.seen[h] = true
+		line = fe.Line
+	}
+	if len(l.errs) >= maxErrors {
+		l.omit(1, line)
+		return
 	}
 	l.errs = append(l.errs, err)
 }
+
+// omit counts n problems not kept, the first of them at line.
+func (l *loader) omit(n, line int) {
+	if l.omitted == 0 {
+		l.omittedLine = line
+	}
+	l.omitted += n
+}
+
+// seenSeed seeds the hashes of the messages a loader has reported.
+var seenSeed = maphash.MakeSeed()
 
 func (l *loader) at(n *yaml.Node, path string) Value {
 	return Value{node: resolve(n), path: path, file: l.file}
@@ -194,7 +226,7 @@ func (l *loader) parse(data []byte) *Book {
 		return nil
 	}
 	b := &Book{sizeHint: len(chs.node.Content)}
-	l.addBuilt(b, l.build(chs.node.Content, 0), 0)
+	l.addBuilt(b, l.forPiece().build(chs.node.Content, 0), 0)
 	return b
 }
 
@@ -255,7 +287,8 @@ func (l *loader) refuseAliases(n *yaml.Node) bool {
 	}
 	walk(n)
 	if found > maxAliasErrors {
-		l.add(&FieldError{File: l.file, Line: nextLine, Msg: fmt.Sprintf("and %d more anchors or aliases from this line on", found-maxAliasErrors)})
+		l.add(&FieldError{File: l.file, Line: nextLine, Omitted: found - maxAliasErrors,
+			Msg: fmt.Sprintf("and %d more anchors or aliases from this line on", found-maxAliasErrors)})
 	}
 	return found > 0
 }
@@ -279,6 +312,9 @@ type built struct {
 	holders []*Cardholder
 	errs    []error
 	errEnd  []int
+	// omitted and omittedLine are the building loader's, for the problems past its
+	// maxErrors (which came after all of errs).
+	omitted, omittedLine int
 }
 
 // build reads the cardholders of the list's items, item first on; the items' own
@@ -290,7 +326,7 @@ func (l *loader) build(items []*yaml.Node, first int) built {
 		out.holders[j] = l.cardholder(l.at(n, fmt.Sprintf("cardholders[%d]", first+j)), l.defaults)
 		out.errEnd[j] = len(l.errs)
 	}
-	out.errs = l.errs
+	out.errs, out.omitted, out.omittedLine = l.errs, l.omitted, l.omittedLine
 	return out
 }
 
@@ -310,6 +346,9 @@ func (l *loader) addBuilt(b *Book, p built, first int) {
 			l.add(&FieldError{File: l.file, Line: h.Line, Path: fmt.Sprintf("cardholders[%d].id", first+j),
 				Msg: fmt.Sprintf("%q of bank %q is already at line %d", h.ID, h.Bank, prev.Line)})
 		}
+	}
+	if p.omitted > 0 {
+		l.omit(p.omitted, p.omittedLine)
 	}
 }
 
@@ -397,9 +436,37 @@ func (l *loader) profile(v Value, fields fields) profile {
 			names = append(names, k.Name)
 		}
 		rm := l.mapping(r, names...)
+		for _, f := range rm {
+			l.boundLists(f.val)
+		}
 		p.rules = rm
 	}
 	return p
+}
+
+// boundLists reports every list in a rule's value longer than MaxListItems, as written:
+// whether or not the rule is built (a cardholder without a currency has none built, and
+// the default rules are built only for the cardholders that take them), the limit is
+// the file's. A rule's Build that reads the list reports the same error, which add
+// keeps once.
+func (l *loader) boundLists(v Value) {
+	n := v.node
+	switch n.Kind {
+	case yaml.SequenceNode:
+		if len(n.Content) > MaxListItems {
+			l.add(v.Errorf("has %d items; at most %d are allowed", len(n.Content), MaxListItems))
+			return
+		}
+		for j, c := range n.Content {
+			if c = resolve(c); c.Kind == yaml.SequenceNode || c.Kind == yaml.MappingNode {
+				l.boundLists(l.at(c, fmt.Sprintf("%s[%d]", v.path, j)))
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			l.boundLists(l.at(n.Content[i+1], v.path+"."+n.Content[i].Value))
+		}
+	}
 }
 
 var cardholderKeys = append([]string{"id", "bank", "name", "notify"}, profileKeys...)

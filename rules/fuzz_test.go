@@ -148,6 +148,11 @@ func FuzzFindPANs(f *testing.F) {
 	f.Add([]byte(pan19 + " " + pan19))
 	f.Add([]byte("4111\u00a01111\u202f1111\u20071111"))
 	f.Add([]byte("\uff14\uff11\uff11\uff11\u200b\uff11\uff11\uff11\uff11.1111.1111"))
+	f.Add([]byte("4111\t1111\n1111\r1111 4111\v1111\f1111/1111 4111_1111:1111:1111"))
+	f.Add([]byte("(4111) 1111 1111 1111, 4111 (1111)-(1111)(1111) \uff084111\uff09\uff1a1111\uff0f1111\uff3f1111"))
+	f.Add([]byte("cardwatch.txn.acme.4111_1111_1111_1111"))
+	f.Add([]byte("2026-11-24T18:22:05Z 18:22:05 2026/11/24 [5732, 5411, 5812, 5999] 192.168.100.200:8080 [2001:4860:4860:0000:0000:0000:0000:8888]:443"))
+	f.Add([]byte("100 100 100 100 100 100 100 100 100 4111 1111 1111 1111"))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		hits := FindPANs(data)
@@ -167,7 +172,7 @@ func FuzzFindPANs(f *testing.F) {
 			}
 			for i := 0; i < len(s); {
 				c, size := panRuneAt(s, i)
-				if c != 0 && !isDigit(c) && !isSeparator(c) {
+				if c != 0 && !isGroupMark(c) {
 					t.Fatalf("range %v = %q holds %q", h, s, s[i:i+size])
 				}
 				i += size
@@ -332,12 +337,34 @@ var panDigitForms = []func(d int) string{
 	func(d int) string { return fmt.Sprintf(`\u%04x`, 0xff10+d) },
 }
 
-// panSeparators go between groups (or, for the invisible ones, between digits).
+// panSeparators go between groups (or, for the invisible ones, between digits): spaces,
+// line breaks, dashes, dots, slashes, underscores and colons in any form, raw or as
+// JSON escapes (a raw control character makes the event invalid JSON, which the screen
+// reads all the same: the DLQ keeps such a payload).
 var panSeparators = []string{"", " ", "-", ".", "\u00a0", "\u202f", "\u2007", "\u3000", "\u2009",
-	"\u2013", "\u2011", "\u2212", "\uff0d", "\u00b7", "\uff0e", `\u00a0`, `\u2007`, "\u200b", "\u00ad", "\u2060", `\u200b`}
+	"\u2013", "\u2011", "\u2212", "\uff0d", "\u00b7", "\uff0e", `\u00a0`, `\u2007`, "\u200b", "\u00ad", "\u2060", `\u200b`,
+	"\t", "\n", "\r", "\v", "\f", "\u0085", "\u2028", `\t`, `\n`, `\r`, `\f`, `\u000b`, `\u0009`,
+	"/", "\uff0f", `\/`, "_", "\uff3f", ":", "\uff1a", `\u003a`}
 
-// writePAN writes pan with each digit in a form chosen by look's bits and sep between
-// groups of four (the last group of at least three).
+// groupForm is how writePAN writes the groups: with open and close around each (or the
+// first only), joined by sep.
+type groupForm struct {
+	open, close, sep string
+	each             bool
+}
+
+// panParens put groups in parentheses, ASCII or full-width, and join them; a sep past
+// the end of panSeparators picks one.
+var panParens = []groupForm{
+	{"(", ")", " ", false},
+	{"(", ")", "", true},
+	{"(", ")", "-", true},
+	{"\uff08", "\uff09", "\u3000", false},
+	{`\u0028`, `\u0029`, `\t`, true},
+}
+
+// writePAN writes pan with each digit in a form chosen by look's bits and groups of four
+// (the last group of at least three) written and joined in a way chosen by sep.
 func writePAN(pan string, look, sep uint16) string {
 	var groups []string
 	for i := 0; i < len(pan); i += 4 {
@@ -346,13 +373,23 @@ func writePAN(pan string, look, sep uint16) string {
 	if last := groups[len(groups)-1]; len(last) < 3 {
 		groups = append(groups[:len(groups)-2], groups[len(groups)-2]+last)
 	}
-	s := panSeparators[int(sep)%len(panSeparators)]
+	var gf groupForm
+	if s := int(sep) % (len(panSeparators) + len(panParens)); s < len(panSeparators) {
+		gf.sep = panSeparators[s]
+	} else {
+		gf = panParens[s-len(panSeparators)]
+	}
 	var b strings.Builder
 	k := 0
 	for g, group := range groups {
-		if g > 0 {
-			b.WriteString(s)
+		open, close := "", ""
+		if g == 0 || gf.each {
+			open, close = gf.open, gf.close
 		}
+		if g > 0 {
+			b.WriteString(gf.sep)
+		}
+		b.WriteString(open)
 		for _, c := range group {
 			// look picks one form for all, or a mix that changes digit by digit.
 			form := int(look) % len(panDigitForms)
@@ -362,6 +399,7 @@ func writePAN(pan string, look, sep uint16) string {
 			b.WriteString(panDigitForms[form](int(c - '0')))
 			k++
 		}
+		b.WriteString(close)
 	}
 	return b.String()
 }

@@ -91,6 +91,67 @@ func TestParseBoundsLists(t *testing.T) {
 	}
 }
 
+// TestParseBoundsListsWhateverElseIsWrong: the list limit is reported with the file's
+// other problems, in whatever part of the file the list is: in a cardholder whose
+// currency is missing or bad (whose rules are not built), in defaults that no
+// cardholder can take, or in a file with no cardholders at all.
+func TestParseBoundsListsWhateverElseIsWrong(t *testing.T) {
+	ids := make([]string, MaxListItems+1)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("M-%d", i)
+	}
+	known := "unknown_merchant: {known: [" + strings.Join(ids, ", ") + "]}"
+	block := "unknown_merchant:\n        known:\n" + "        - " + strings.Join(ids, "\n        - ")
+	const holder = "  - id: ch_1\n    bank: acme\n    notify: {sms: \"+15551230001\"}\n"
+	limit := func(line int, path string) string {
+		return fmt.Sprintf("lists.yaml:%d: %s: has %d items; at most %d are allowed", line, path, MaxListItems+1, MaxListItems)
+	}
+	const own = "cardholders[0].rules.unknown_merchant.known"
+	const def = "defaults.rules.unknown_merchant.known"
+	for _, tt := range []struct {
+		name, file string
+		want       []string // some of the errors, the limit's among them
+	}{
+		{"no home country",
+			"defaults: {currency: USD}\ncardholders:\n" + holder + "    rules:\n      " + known + "\n",
+			[]string{limit(7, own), "lists.yaml:3: cardholders[0]: home_country is missing (set it here or in defaults)"}},
+		{"no currency",
+			"defaults: {home_country: US}\ncardholders:\n" + holder + "    rules:\n      " + known + "\n",
+			[]string{limit(7, own), "lists.yaml:3: cardholders[0]: currency is missing (set it here or in defaults)"}},
+		{"no currency, the list in block form",
+			"defaults: {home_country: US}\ncardholders:\n" + holder + "    rules:\n      " + block + "\n",
+			[]string{limit(9, own), "lists.yaml:3: cardholders[0]: currency is missing (set it here or in defaults)"}},
+		{"a bad currency",
+			"defaults: {home_country: US, currency: XXY}\ncardholders:\n" + holder + "    rules:\n      " + known + "\n",
+			[]string{limit(7, own), "lists.yaml:1: defaults.currency: \"XXY\" is not an ISO 4217 currency code"}},
+		{"in defaults, a cardholder without a currency",
+			"defaults:\n  home_country: US\n  rules:\n    " + known + "\ncardholders:\n" + holder,
+			[]string{limit(4, def), "lists.yaml:6: cardholders[0]: currency is missing (set it here or in defaults)"}},
+		{"in defaults, no cardholders",
+			"defaults:\n  home_country: US\n  currency: USD\n  rules:\n    " + known + "\ncardholders: []\n",
+			[]string{limit(5, def)}},
+		{"in defaults that a cardholder overrides",
+			"defaults:\n  home_country: US\n  currency: USD\n  rules:\n    " + known + "\ncardholders:\n" + holder + "    rules: {unknown_merchant: false}\n",
+			[]string{limit(5, def)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			book, err := Parse("lists.yaml", []byte(tt.file))
+			if book != nil {
+				t.Fatal("the file was accepted")
+			}
+			got := map[string]int{}
+			for _, e := range errorList(err) {
+				got[e.Error()]++
+			}
+			for _, w := range tt.want {
+				if got[w] != 1 {
+					t.Errorf("%q reported %d times, want once; errors: %v", w, got[w], errorList(err))
+				}
+			}
+		})
+	}
+}
+
 // TestParseBoundsCardholders: a file of more than maxCardholders cardholders is refused,
 // whether it is read piece by piece (plain form, or pieces yaml.v3 reads) or whole.
 func TestParseBoundsCardholders(t *testing.T) {
@@ -144,6 +205,58 @@ func TestParseBoundsCardholders(t *testing.T) {
 			}
 			if book, err := Parse("many.yaml", []byte(text)); err != nil || book.Len() != maxCardholders {
 				t.Errorf("%d cardholders: %v", maxCardholders, err)
+			}
+		})
+	}
+}
+
+// TestParseCapsErrors: a file of many mistakes lists the first MaxErrors, in the file's
+// order, and one more error that counts the rest from the line of the first left out,
+// whether the file is read whole or piece by piece; a problem of the defaults that
+// every cardholder repeats is still counted once.
+func TestParseCapsErrors(t *testing.T) {
+	const extra = 500
+	var keys strings.Builder
+	for i := range MaxErrors + extra {
+		fmt.Fprintf(&keys, "  k%d: 1\n", i)
+	}
+	var holders strings.Builder
+	for i := range 3 * chunkItems / 2 {
+		fmt.Fprintf(&holders, "  - id: ch_%d\n    bank: acme\n    notify: {sms: \"+15551230001\"}\n    color: blue\n", i)
+	}
+	for _, tt := range []struct {
+		name, file string
+		total      int
+		line       int // of the first problem left out
+	}{
+		{"unknown keys in defaults", "defaults:\n  home_country: US\n  currency: USD\n" + keys.String() + "cardholders: []\n",
+			MaxErrors + extra, 4 + MaxErrors},
+		{"a mistake in each cardholder, in pieces", "defaults: {home_country: US, currency: USD}\ncardholders:\n" + holders.String(),
+			3 * chunkItems / 2, 3 + 4*MaxErrors + 3},
+		{"a mistake in each cardholder, read whole", "cardholders:\n" + holders.String() + "defaults: {home_country: US, currency: USD}\n",
+			3 * chunkItems / 2, 2 + 4*MaxErrors + 3},
+		{"and a time zone every cardholder takes", "defaults: {home_country: US, currency: USD, timezone: Mars/Olympus}\ncardholders:\n" + holders.String(),
+			3*chunkItems/2 + 1, 3 + 4*(MaxErrors-1) + 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("many.yaml", []byte(tt.file))
+			errs := errorList(err)
+			if len(errs) != MaxErrors+1 {
+				t.Fatalf("%d errors, want %d and a count", len(errs), MaxErrors)
+			}
+			for i, e := range errs[:MaxErrors] {
+				var fe *FieldError
+				if !errors.As(e, &fe) || fe.Omitted != 0 || i > 0 && fe.Line <= errs[i-1].(*FieldError).Line && fe.Line != 1 {
+					t.Fatalf("error %d %q: not a FieldError in the file's order", i, e)
+				}
+			}
+			var last *FieldError
+			if !errors.As(errs[MaxErrors], &last) || last.Omitted != tt.total-MaxErrors {
+				t.Fatalf("last error %q, Omitted %d; want %d left out", errs[MaxErrors], last.Omitted, tt.total-MaxErrors)
+			}
+			want := fmt.Sprintf("many.yaml:%d: and %d more problems from this line on, not listed", tt.line, tt.total-MaxErrors)
+			if last.Error() != want {
+				t.Errorf("last error %q, want %q", last, want)
 			}
 		})
 	}

@@ -1,6 +1,10 @@
 package rules
 
-import "unicode/utf8"
+import (
+	"bytes"
+	"net/netip"
+	"unicode/utf8"
+)
 
 // A PAN (primary account number) is 13 to 19 digits with a valid Luhn check digit.
 // Banks must send card tokens, never PANs; cardwatch refuses any event that carries one
@@ -16,11 +20,16 @@ const (
 //
 // A run is checked whole, never window by window: a 23-digit acquirer reference number
 // or any long reference holds a "Luhn-valid" 13–19 digit window nine times in ten, and
-// refusing such events would lose alerts. Digits grouped by single spaces, dashes or dots
-// the way card numbers are written (groups of 3 to 6: "4111 1111 1111 1111", "3782
-// 822463 10005") count as one run, and any such groups in a row that make 13–19 digits
-// count, so a grouped PAN followed by more digits ("... 1111 2026") is still found; an
-// 8-digit group, as in a UUID, breaks the grouping.
+// refusing such events would lose alerts. Digits grouped the way card numbers are
+// written (groups of 3 to 6: "4111 1111 1111 1111", "3782 822463 10005") count as one
+// run, and any such groups in a row that make 13–19 digits count, so a grouped PAN
+// followed by more digits ("... 1111 2026") is still found; an 8-digit group, as in a
+// UUID, breaks the grouping. Groups are joined by one separator (a space, tab, line
+// break, vertical tab, form feed, '-', '.', '/', '_' or ':'), and a group may stand in
+// parentheses ("(4111) 1111 1111 1111"); a comma, or two separators, is not a join,
+// so lists of codes ("5732, 5411, 5812, 5999") stay apart. Dates and times have groups
+// of two digits and never join; a UUID, or an IP address (with a port or not), is
+// passed over whole.
 //
 // Digits are read the way a person reads them, since that is what an SMS or a Slack
 // message shows: any Unicode decimal digit ("４１１１", "٤١١١") or a character NFKC turns
@@ -41,15 +50,30 @@ func FindPANs(b []byte) [][2]int {
 	return found
 }
 
+// maxGroups is how many card-like groups in a row are held at once. A PAN spans six at
+// most (19 digits in groups of three or more), so with eight held every run that starts
+// at the first is in view when it is checked.
+const maxGroups = 8
+
 // findASCII is FindPANs on text that is all ASCII; it gives up (ascii false) at the first
 // byte that is not, since the quiet path is ASCII and must not pay for Unicode.
 func findASCII(b []byte) (found [][2]int, ascii bool) {
-	var groups [8][2]int // the card-like groups in a row being collected
+	var groups [maxGroups][2]int // the card-like groups in a row being collected
 	n := 0
+	// drop checks the runs that start at the first group held and lets go of it (and of
+	// the groups of a PAN found there).
+	drop := func() {
+		k := firstPAN(b, groups[:n])
+		if k > 0 {
+			found = append(found, [2]int{groups[0][0], groups[k-1][1]})
+		} else {
+			k = 1
+		}
+		n = copy(groups[:], groups[k:n])
+	}
 	flush := func() {
-		if n > 0 {
-			found = appendPANGroups(found, b, groups[:n])
-			n = 0
+		for n > 0 {
+			drop()
 		}
 	}
 	for i := 0; i < len(b); {
@@ -70,31 +94,142 @@ func findASCII(b []byte) (found [][2]int, ascii bool) {
 		for end < len(b) && isDigit(b[end]) {
 			end++
 		}
+		next := groupGap(b, i, end)
+		if next >= 0 && b[end] == ':' {
+			// Groups joined by ':' may be an IP address ("192.168.100.200:8080",
+			// "2001:4860:4860:0:0:0:0:8888"), which is passed over whole.
+			if start, stop, ok := ipAddress(b, i, end); ok {
+				for n > 0 && groups[n-1][0] >= start {
+					n--
+				}
+				flush()
+				i = stop
+				continue
+			}
+		}
 		switch size := end - i; {
 		case size >= panMinDigits && size <= panMaxDigits:
 			flush()
 			if luhn(b[i:end]) {
 				found = append(found, [2]int{i, end})
 			}
-		case size >= 3 && size <= 6 && (n == 0 || i == groups[n-1][1]+1) && n < len(groups):
+		case size >= 3 && size <= 6:
+			if n == maxGroups {
+				drop()
+			}
 			groups[n] = [2]int{i, end}
 			n++
 		default:
 			flush()
 		}
-		// Grouping goes on only across a single separator followed by a digit.
-		if end+1 < len(b) && isSeparator(b[end]) && isDigit(b[end+1]) {
-			i = end + 1
+		if next < 0 {
+			flush()
+			i = end
 			continue
 		}
-		flush()
-		i = end
+		i = next // grouping goes on
 	}
 	flush()
 	return found, true
 }
 
-func isSeparator(c byte) bool { return c == ' ' || c == '-' || c == '.' }
+// groupGap returns where the next group of digits starts when the group b[start:end] is
+// joined to it the way card numbers are written, or -1: one separator, with either
+// group in parentheses or not ("4111 1111", "(4111) 1111", "4111-(1111)", "(4111)(1111)").
+func groupGap(b []byte, start, end int) int {
+	j := end
+	if j < len(b) && b[j] == ')' {
+		if start == 0 || b[start-1] != '(' {
+			return -1
+		}
+		j++
+	}
+	if j < len(b) && isSeparator(b[j]) {
+		j++
+	}
+	if j < len(b) && b[j] == '(' {
+		k := j + 1
+		for k < len(b) && isDigit(b[k]) {
+			k++
+		}
+		if k == j+1 || k == len(b) || b[k] != ')' {
+			return -1 // a group in parentheses, or none
+		}
+		j++
+	}
+	if j == end || j == len(b) || !isDigit(b[j]) {
+		return -1
+	}
+	return j
+}
+
+// isSeparator reports whether c joins two groups of a card number: what people and
+// programs put between them, but not a comma, which separates the items of a list.
+func isSeparator(c byte) bool {
+	switch c {
+	case ' ', '-', '.', '\t', '\n', '\r', '\v', '\f', '/', '_', ':':
+		return true
+	}
+	return false
+}
+
+// isGroupMark reports whether c can be inside a PAN's range: a digit, a separator or a
+// group's parenthesis.
+func isGroupMark(c byte) bool { return isDigit(c) || isSeparator(c) || c == '(' || c == ')' }
+
+// ipAddress reports whether the digits b[start:end], followed by ':', are part of an IP
+// address standing alone (an IPv6 address, or an IPv4 address with a port), and where
+// that address starts and stops. It is asked only when groups are joined by ':', which
+// is rare, so the parse it costs is paid rarely. (The parse is handed b itself: it keeps
+// no part of its input but in the error, which is dropped.)
+func ipAddress(b []byte, start, end int) (from, to int, ok bool) {
+	// IPv6: hex digits and colons around the group (and the dots of an IPv4 tail). The
+	// scan stops one past the longest address, which no address parses from, so that a
+	// long run of such groups costs no more than a short one.
+	from, to = start, end
+	for from > 0 && end-from <= maxIPv6 && inIPv6(b[from-1]) {
+		from--
+	}
+	for to < len(b) && to-from <= maxIPv6 && inIPv6(b[to]) {
+		to++
+	}
+	for to > end && (b[to-1] == ':' || b[to-1] == '.') {
+		to-- // the colon or full stop that ends a sentence is not the address's
+	}
+	// The counts first: a parse that fails allocates its error.
+	if colons := bytes.Count(b[from:to], []byte(":")); to-from <= maxIPv6 && colons >= 2 && colons <= 8 && alone(b, from, to) {
+		if a, err := netip.ParseAddr(unsafeString(b[from:to])); err == nil && a.Is6() {
+			return from, to, true
+		}
+	}
+	// IPv4 with a port: the dotted quad ends at this group, the port follows the colon.
+	from, to = start, end+1
+	for from > 0 && end-from <= len("255.255.255.255") && (isDigit(b[from-1]) || b[from-1] == '.') {
+		from--
+	}
+	for to < len(b) && to-end <= len(":65535") && isDigit(b[to]) {
+		to++
+	}
+	if bytes.Count(b[from:end], []byte(".")) == 3 && alone(b, from, to) {
+		if _, err := netip.ParseAddrPort(unsafeString(b[from:to])); err == nil {
+			return from, to, true
+		}
+	}
+	return 0, 0, false
+}
+
+// maxIPv6 is the length of the longest IPv6 address without a zone
+// ("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255").
+const maxIPv6 = 45
+
+// alone reports whether b[from:to] is not a piece of a longer word or number.
+func alone(b []byte, from, to int) bool {
+	return (from == 0 || !isAlnum(b[from-1])) && (to == len(b) || !isAlnum(b[to]))
+}
+
+func inIPv6(c byte) bool { return isHex(c) || c == ':' || c == '.' }
+
+func isHex(c byte) bool { return isDigit(c) || c|0x20 >= 'a' && c|0x20 <= 'f' }
 
 const uuidSize = 36
 
@@ -113,7 +248,7 @@ func isUUID(b []byte, i int) bool {
 				return false
 			}
 		default:
-			if !isDigit(c) && (c|0x20 < 'a' || c|0x20 > 'f') {
+			if !isHex(c) {
 				return false
 			}
 		}
@@ -123,29 +258,20 @@ func isUUID(b []byte, i int) bool {
 
 func isAlnum(c byte) bool { return isDigit(c) || c|0x20 >= 'a' && c|0x20 <= 'z' }
 
-// appendPANGroups finds PANs among whole digit groups in a row, longest first, and skips
-// past each hit so that one PAN is reported once.
-func appendPANGroups(found [][2]int, b []byte, groups [][2]int) [][2]int {
-	for first := 0; first < len(groups); {
-		hit := -1
-		digits := 0
-		for last := first; last < len(groups); last++ {
-			digits += groups[last][1] - groups[last][0]
-			if digits > panMaxDigits {
-				break
-			}
-			if digits >= panMinDigits && luhn(b[groups[first][0]:groups[last][1]]) {
-				hit = last // keep looking: the longest valid run wins
-			}
+// firstPAN returns how many of the digit groups in a row make the longest PAN that
+// starts with the first (0 for none): the longest, so that one PAN is reported once.
+func firstPAN(b []byte, groups [][2]int) int {
+	hit, digits := 0, 0
+	for last := range groups {
+		digits += groups[last][1] - groups[last][0]
+		if digits > panMaxDigits {
+			break
 		}
-		if hit < 0 {
-			first++
-			continue
+		if digits >= panMinDigits && luhn(b[groups[0][0]:groups[last][1]]) {
+			hit = last + 1 // keep looking: the longest valid run wins
 		}
-		found = append(found, [2]int{groups[first][0], groups[hit][1]})
-		first = hit + 1
 	}
-	return found
+	return hit
 }
 
 // luhn checks the Luhn digit of the digits in b, skipping separators.
@@ -214,7 +340,7 @@ func MaskPANs(b []byte) (masked []byte, pans []string) {
 		return b, nil
 	}
 	masked = maskHits(b, hits, func(pan []byte) {
-		pans = append(pans, string(MaskPAN(readView(pan).text)))
+		pans = append(pans, string(MaskPAN(reportForm(pan))))
 	})
 	// The digits a mask keeps can make, with groups beside them, a run that reads as
 	// another number ("0000 000 00000000000000" masked is "0000 000 000000****0000"):
@@ -223,6 +349,19 @@ func MaskPANs(b []byte) (masked []byte, pans []string) {
 		masked = maskHits(masked, hits, func([]byte) {})
 	}
 	return masked, pans
+}
+
+// reportForm is a PAN as the DLQ reason shows it: ASCII digits, one line, the separators
+// but not the parentheses.
+func reportForm(pan []byte) []byte {
+	text := readView(pan).text
+	out := text[:0]
+	for _, c := range text {
+		if c != '(' && c != ')' {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // maskHits returns a copy of b with the PANs at hits masked, calling found with each.

@@ -110,6 +110,23 @@ func TestFindPANsFinds(t *testing.T) {
 		{"grouped by spaces", "4111 1111 1111 1111", []string{"4111 1111 1111 1111"}},
 		{"grouped by dashes", "4111-1111-1111-1111", []string{"4111-1111-1111-1111"}},
 		{"grouped by dots", "4111.1111.1111.1111", []string{"4111.1111.1111.1111"}},
+		{"grouped by tabs", "4111\t1111\t1111\t1111", []string{"4111\t1111\t1111\t1111"}},
+		{"grouped by line feeds", "4111\n1111\n1111\n1111", []string{"4111\n1111\n1111\n1111"}},
+		{"grouped by carriage returns", "4111\r1111\r1111\r1111", []string{"4111\r1111\r1111\r1111"}},
+		{"grouped by vertical tabs", "4111\v1111\v1111\v1111", []string{"4111\v1111\v1111\v1111"}},
+		{"grouped by form feeds", "4111\f1111\f1111\f1111", []string{"4111\f1111\f1111\f1111"}},
+		{"grouped by slashes", "4111/1111/1111/1111", []string{"4111/1111/1111/1111"}},
+		{"grouped by underscores", "4111_1111_1111_1111", []string{"4111_1111_1111_1111"}},
+		{"grouped by colons", "4111:1111:1111:1111", []string{"4111:1111:1111:1111"}},
+		{"mixed separators", "4111\t1111/1111_1111", []string{"4111\t1111/1111_1111"}},
+		{"first group in parentheses", "(4111) 1111 1111 1111", []string{"4111) 1111 1111 1111"}},
+		{"a middle group in parentheses", "4111 (1111) 1111 1111", []string{"4111 (1111) 1111 1111"}},
+		{"every group in parentheses", "(4111)(1111)-(1111) (1111)", []string{"4111)(1111)-(1111) (1111"}},
+		{"in full-width parentheses and colons", "\uff084111\uff09\uff1a1111\uff1a1111\uff1a1111", []string{"4111\uff09\uff1a1111\uff1a1111\uff1a1111"}},
+		{"in a subject, grouped by underscores", "cardwatch.txn.acme.4111_1111_1111_1111", []string{"4111_1111_1111_1111"}},
+		{"in a subject, with a word before", "cardwatch.txn.acme.card_4111_1111_1111_1111", []string{"4111_1111_1111_1111"}},
+		{"on lines of a note", "card:\n4111\n1111\n1111\n1111\nexp 11/28", []string{"4111\n1111\n1111\n1111"}},
+		{"after a ten-digit group", "1234567890 4111 1111 1111 1111", []string{"4111 1111 1111 1111"}},
 		{"grouped by no-break spaces", "4111\u00a01111\u00a01111\u00a01111", []string{"4111\u00a01111\u00a01111\u00a01111"}},
 		{"full-width digits", "\uff14\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11", []string{"\uff14\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11"}},
 		{"after a full-width letter", "\uff41 4111111111111111", []string{"4111111111111111"}},
@@ -158,6 +175,26 @@ func TestFindPANsIgnores(t *testing.T) {
 		{"groups apart by two spaces", "4111  1111  1111  1111"},
 		{"trailing separator", "4111-1111-1111-111-"},
 		{"groups apart by a comma", "4111,1111,1111,1111"}, // a JSON list of codes
+		{"groups apart by a comma and a space", "[5732, 5411, 5812, 5999]"},
+		{"groups apart by a tab and a space", "4111\t 1111\t 1111\t 1111"},
+		{"groups apart by a line feed and indentation", "[\n  5732,\n  5411,\n  5812,\n  5999\n]"},
+		{"time", "18:22:05"},
+		{"time with fraction", "18:22:05.123456"},
+		{"timestamp with fraction", "2026-11-24T18:22:05.123456789+01:00"},
+		{"date with slashes", "2026/11/24"},
+		{"date and time", "24/11/2026 18:22:05"},
+		{"dates on lines", "2026/11/24\n2026/11/25\n2026/11/26"},
+		{"IPv4 with a port", "192.168.100.200:8080"}, // 192168100200 8080 is Luhn-valid
+		{"IPv4 with a port, 13 digits", "10.100.200.200:4567"},
+		{"IPv4 with a port in a URL", "http://192.168.100.200:8080/pay"},
+		{"IPv6", "2001:4860:4860:0000:0000:0000:0000:8888"},
+		{"IPv6 in brackets with a port", "[2001:0db8:0000:0000:0000:0000:1428:5700]:443"},
+		{"IPv6 compressed", "2001:db8::1008:5678:9012:3456"},
+		{"IPv6 at the end of a sentence", "from 2001:4860:4860:0000:0000:0000:0000:8888."},
+		{"amount with a thousands comma", "1,342.10"},
+		{"version", "10.4.1226"},
+		{"phone number in parentheses", "+1 (555) 123-4567"},
+		{"a parenthesis not closed", "(4111 1111 1111 111"},
 		{"full-width Luhn-invalid", "\uff14\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff12"},
 		{"full-width 20 digits", "\uff14\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff10\uff10\uff10\uff10"},
 		{"empty", ""},
@@ -188,6 +225,10 @@ func TestFindPANsIgnoresRandomUUIDs(t *testing.T) {
 			if masked, _ := MaskPANs([]byte(id)); string(masked) != id {
 				t.Errorf("MaskPANs(%q) = %q, want it unchanged", id, masked)
 			}
+			// In an event that is not all ASCII (an accented name), read rune by rune.
+			if s := "Café " + id + " 192.168.100.200:8080"; len(FindPANs([]byte(s))) != 0 {
+				t.Errorf("FindPANs(%q) = %v: a UUID or an IP address is taken for a card number", s, FindPANs([]byte(s)))
+			}
 		})
 	}
 }
@@ -210,12 +251,17 @@ func TestFindPANsLeavesLongRunsWhole(t *testing.T) {
 
 func TestFindPANsNextToOtherNumbers(t *testing.T) {
 	const pan = "4111111111111111"
-	for _, tt := range []struct{ name, before, after string }{
-		{"after a number and a space", "20261124 ", ""},
-		{"a year after a space", "", " 2026"},
+	for _, tt := range []struct{ name, before, pan, after string }{
+		{"after a number and a space", "20261124 ", pan, ""},
+		{"a year after a space", "", pan, " 2026"},
+		{"grouped, a year after a slash", "", "4111 1111 1111 1111", "/2026"},
+		// More groups in a row than the screen holds at once: the PAN at their end
+		// must still be seen whole.
+		{"grouped, after eight groups", "100 100 100 100 100 100 100 100 ", "4111 1111 1111 1111", ""},
+		{"grouped by tabs, after ten groups", "1000\t1000\t1000\t1000\t1000\t1000\t1000\t1000\t1000\t1000\t", "4111\t1111\t1111\t1111", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s := tt.before + pan + tt.after
+			s := tt.before + tt.pan + tt.after
 			hits := FindPANs([]byte(s))
 			start, end := len(tt.before), len(s)-len(tt.after)
 			overlaps := false
@@ -246,6 +292,10 @@ func TestMaskPANs(t *testing.T) {
 		{"19 digits", pan19, pan19[:6] + "*********" + pan19[15:], []string{pan19[:6] + "*********" + pan19[15:]}},
 		{"spaces kept", "4111 1111 1111 1111", "4111 11** **** 1111", []string{"4111 11** **** 1111"}},
 		{"dashes kept", "4111-1111-1111-1111", "4111-11**-****-1111", []string{"4111-11**-****-1111"}},
+		{"underscores kept", "4111_1111_1111_1111", "4111_11**_****_1111", []string{"4111_11**_****_1111"}},
+		// The DLQ reason is one line, without the parentheses.
+		{"tabs kept, reported as spaces", "4111\t1111\t1111\t1111", "4111\t11**\t****\t1111", []string{"4111 11** **** 1111"}},
+		{"parentheses kept, not reported", "(4111) 1111 1111 1111", "(4111) 11** **** 1111", []string{"4111 11** **** 1111"}},
 		{"inside JSON", `{"id":"e1","note":"card 4111111111111111 ok","n":378282246310005}`,
 			`{"id":"e1","note":"card 411111******1111 ok","n":378282*****0005}`,
 			[]string{"411111******1111", "378282*****0005"}},

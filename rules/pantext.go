@@ -8,9 +8,10 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// panView is text as the card-number screen reads it: one ASCII byte a visible rune (the
-// digit it is, ' ', '-' or '.' for a separator, 'x' for anything else), invisible runes
-// left out, and where in the original each byte came from.
+// panView is text as the card-number screen reads it: one ASCII byte a visible rune (an
+// ASCII rune as it is, but for a space in any form: ' '; for another rune, the digit it
+// is, the separator or parenthesis it reads as, or 'x' for anything else), invisible
+// runes left out, and where in the original each byte came from.
 type panView struct {
 	text []byte
 	at   []int32 // at[i] is the offset in the original of the rune text[i] stands for
@@ -34,9 +35,9 @@ func readView(b []byte) panView {
 // shows nothing) and its size in bytes.
 func panRuneAt(b []byte, i int) (c byte, size int) {
 	if b[i] < utf8.RuneSelf {
-		c = b[i]
-		if !isDigit(c) && !isSeparator(c) {
-			c = 'x'
+		switch c = b[i]; c {
+		case '\t', '\n', '\r', '\v', '\f':
+			c = ' ' // so that a masked number is reported on one line
 		}
 		return c, 1
 	}
@@ -51,7 +52,7 @@ func panRune(r rune) byte {
 		return '0' + digitValue(r)
 	case unicode.IsLetter(r):
 		return 'x' // the common case (names, cities): no letter reads as a digit
-	case unicode.In(r, unicode.Zs, unicode.Zl, unicode.Zp):
+	case unicode.In(r, unicode.Zs, unicode.Zl, unicode.Zp), r == '\u0085':
 		return ' '
 	case unicode.Is(unicode.Pd, r), r == '\u2212', r == '\ufe63', r == '\uff0d':
 		return '-'
@@ -61,11 +62,12 @@ func panRune(r rune) byte {
 	case unicode.In(r, unicode.Cf, unicode.Mn, unicode.Me):
 		return 0 // zero-width, bidi, soft hyphen, combining marks: nothing to see
 	}
-	// Superscripts, circled digits, the one-dot leader and the like: NFKC says what
-	// they are compatible with (its decomposition; no digit or separator composes).
+	// Superscripts, the one-dot leader, full-width colons, solidi and parentheses and
+	// the like: NFKC says what they are compatible with (its decomposition; no digit or
+	// separator composes).
 	var in [utf8.UTFMax]byte
 	d := norm.NFKC.Properties(in[:utf8.EncodeRune(in[:], r)]).Decomposition()
-	if len(d) == 1 && (isDigit(d[0]) || isSeparator(d[0])) {
+	if len(d) == 1 && isGroupMark(d[0]) {
 		return d[0]
 	}
 	return 'x'

@@ -21,6 +21,9 @@ type FieldError struct {
 	// Sensitive is a part of Msg that is personal data (a phone number): people fixing
 	// their file need to see it, logs must not keep it. See Redact.
 	Sensitive string
+	// Omitted, on the error that ends a list cut short (MaxErrors, or the anchors
+	// and aliases past the first hundred), is how many problems it stands for.
+	Omitted int
 }
 
 func (e *FieldError) Error() string {

@@ -44,7 +44,8 @@ func rulesCheck(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// printErrors prints each joined error on its own line and returns how many there were.
+// printErrors prints each joined error on its own line and returns how many problems
+// there were: the loader lists the first rules.MaxErrors, and counts the rest in one.
 func printErrors(w io.Writer, err error) int {
 	var list interface{ Unwrap() []error }
 	if errors.As(err, &list) {
@@ -55,6 +56,9 @@ func printErrors(w io.Writer, err error) int {
 		return n
 	}
 	fmt.Fprintln(w, err)
+	if fe := (*rules.FieldError)(nil); errors.As(err, &fe) && fe.Omitted > 0 {
+		return fe.Omitted
+	}
 	return 1
 }
 

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cardwatch/cardwatch/rules"
 )
 
 func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -170,6 +172,36 @@ func TestRulesCheckRefusesAliases(t *testing.T) {
 	} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("rules check said:\n%.600s\nwant a line %q", errs, want)
+		}
+	}
+}
+
+// TestRulesCheckCapsErrors: a file of thousands of mistakes prints the first
+// rules.MaxErrors, a line that counts the rest, and the total.
+func TestRulesCheckCapsErrors(t *testing.T) {
+	const keys = 5000
+	var b strings.Builder
+	b.WriteString("defaults: {home_country: US, currency: USD}\ncardholders:\n  - id: ch_1\n    bank: acme\n    notify: {sms: \"+15551230001\"}\n")
+	for i := range keys {
+		fmt.Fprintf(&b, "    k%d: 1\n", i)
+	}
+	p := writeFile(t, "keys.yaml", b.String())
+	code, _, errs := runCmd(t, "rules", "check", p)
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	lines := strings.Split(strings.TrimSpace(errs), "\n")
+	if len(lines) != rules.MaxErrors+2 {
+		t.Fatalf("%d lines, want %d problems, a count of the rest and the total", len(lines), rules.MaxErrors)
+	}
+	for i, want := range map[int]string{
+		0:                   p + `:6: cardholders[0].k0: unknown key "k0"`,
+		rules.MaxErrors - 1: fmt.Sprintf(`%s:%d: cardholders[0].k%d: unknown key`, p, 5+rules.MaxErrors, rules.MaxErrors-1),
+		rules.MaxErrors:     fmt.Sprintf("%s:%d: and %d more problems from this line on, not listed", p, 6+rules.MaxErrors, keys-rules.MaxErrors),
+		rules.MaxErrors + 1: fmt.Sprintf("%s: %d problems", p, keys),
+	} {
+		if !strings.HasPrefix(lines[i], want) {
+			t.Errorf("line %d %q, want %q", i+1, lines[i], want)
 		}
 	}
 }
