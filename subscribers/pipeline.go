@@ -304,8 +304,8 @@ func (p *Pipeline) screen(subject string, headers map[string][]string, data []by
 	}
 	for k, vs := range headers {
 		for _, v := range vs {
-			// Joined by a comma, which breaks a run: a name that ends in digits must not
-			// join its value's first group, while a number split between them is found.
+			// Joined by a comma, which breaks a run, so that a name that ends in digits
+			// does not join its value's first digit group.
 			if _, hp := rules.MaskPANs([]byte(k + ", " + v)); len(hp) > 0 {
 				name, _ := rules.MaskPANs([]byte(k))
 				where, pans = append(where, "header "+string(name)), append(pans, hp...)
