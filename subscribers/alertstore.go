@@ -1,7 +1,6 @@
 package subscribers
 
 import (
-	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -11,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -162,10 +160,10 @@ func (s *AlertStore) Update(ctx context.Context, r *AlertRecord, rev uint64) (ui
 	return rev, nil
 }
 
-// phonePrefix is the index prefix of a phone number: a keyed hash, so that the number
-// is in no key (keys show up in listings and monitoring) and cannot be found by hashing
-// every possible number.
-func (s *AlertStore) phonePrefix(phone string) string {
+// phoneKey is the index key of a phone number: a keyed hash, so that the number is in no
+// key (keys show up in listings and monitoring) and cannot be found by hashing every
+// possible number.
+func (s *AlertStore) phoneKey(phone string) string {
 	m := hmac.New(sha256.New, s.seal.key)
 	m.Write([]byte("cardwatch phone\x00" + phone))
 	return "phone." + hex.EncodeToString(m.Sum(nil)[:16])
@@ -175,84 +173,83 @@ func (s *AlertStore) phonePrefix(phone string) string {
 // SMS carries.
 type PhoneEntry struct {
 	// AlertID is the alert sent to the number.
-	AlertID string
-	// Code is its reply code; "" for an entry written before reply codes.
-	Code string
-}
-
-// phoneValue is a phone index entry's value, sealed for its key.
-type phoneValue struct {
 	AlertID string `json:"alert_id"`
-	Code    string `json:"code"`
+	// Code is its reply code.
+	Code string `json:"code"`
 }
 
-// decodePhoneValue reads the entry under key. One cardwatch did not seal for that key is
-// no entry (an empty AlertID): else anyone could point a number's replies at an alert of
-// their choice.
-func (s *AlertStore) decodePhoneValue(key string, b []byte) PhoneEntry {
-	var v phoneValue
-	if !s.seal.openJSON(BucketAlerts, key, b, &v) || !strings.HasSuffix(key, "."+v.AlertID) {
-		return PhoneEntry{}
+// phoneIndex is a phone number's index, one sealed value: its latest alerts, oldest first.
+type phoneIndex struct {
+	Alerts []PhoneEntry `json:"alerts"`
+}
+
+// readPhone reads a number's index and its revision (0 when there is none). An index
+// cardwatch did not seal is read as empty: else anyone could point a number's replies at
+// an alert of their choice.
+func (s *AlertStore) readPhone(ctx context.Context, key string) (phoneIndex, uint64, error) {
+	e, err := s.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return phoneIndex{}, 0, nil
 	}
-	return PhoneEntry{AlertID: v.AlertID, Code: v.Code}
+	if err != nil {
+		return phoneIndex{}, 0, fmt.Errorf("read phone index: %w", err)
+	}
+	var ix phoneIndex
+	if !s.seal.openJSON(BucketAlerts, key, e.Value(), &ix) {
+		ix = phoneIndex{}
+	}
+	return ix, e.Revision(), nil
 }
 
 // IndexPhone records that an alert goes to a phone number, so that an SMS reply can find
-// it, and returns the alert's reply code, to be put in the SMS. Each alert is a key of its
-// own under the number's prefix: one write, no read-modify-write that instances sending
-// to one number would contend on. Called again for the same alert (a redelivery), it
-// returns the code already given.
+// it, and returns the alert's reply code, to be put in the SMS. Called again for the same
+// alert (a redelivery), it returns the code already given.
 //
-// The code differs from those of the number's phonesKept latest alerts, the ones a reply
-// looks through. Two instances indexing alerts for one number at once may pick the same
-// code; each reads the index back after its write, and the later write (the higher
-// revision) picks again, before its SMS has gone.
+// A number's index is one key, written with a revision check: two instances indexing
+// alerts for one number at once cannot both win, so the loser reads again and picks a
+// code the winner did not take. The code differs from those of the number's phonesKept
+// latest alerts, the ones a reply looks through. One key, read once and written once, is
+// also what keeps this cheap: no consumer per alert.
 func (s *AlertStore) IndexPhone(ctx context.Context, phone, alertID string) (string, error) {
-	prefix := s.phonePrefix(phone)
-	key := prefix + "." + alertID
-	if e, err := s.kv.Get(ctx, key); err == nil {
-		if got := s.decodePhoneValue(key, e.Value()); got.Code != "" {
-			return got.Code, nil
-		}
-	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return "", fmt.Errorf("read phone index: %w", err)
-	}
-	taken := map[string]bool{}
-	for attempt := range 10 {
-		entries, err := s.phoneEntries(ctx, prefix)
+	key := s.phoneKey(phone)
+	for attempt := range 100 {
+		ix, rev, err := s.readPhone(ctx, key)
 		if err != nil {
 			return "", err
 		}
-		for _, e := range entries[max(0, len(entries)-phonesKept):] {
-			if e.AlertID != alertID {
-				taken[e.Code] = true
+		taken := map[string]bool{}
+		for _, e := range ix.Alerts {
+			if e.AlertID == alertID {
+				return e.Code, nil
 			}
+			taken[e.Code] = true
 		}
 		code := s.pickCode(alertID, attempt, taken)
-		b, err := s.seal.sealJSON(BucketAlerts, key, phoneValue{AlertID: alertID, Code: code})
+		ix.Alerts = append(ix.Alerts, PhoneEntry{AlertID: alertID, Code: code})
+		ix.Alerts = ix.Alerts[max(0, len(ix.Alerts)-phonesKept):]
+		b, err := s.seal.sealJSON(BucketAlerts, key, ix)
 		if err != nil {
 			return "", err
 		}
-		rev, err := s.kv.Put(ctx, key, b)
+		if rev == 0 {
+			_, err = s.kv.Create(ctx, key, b)
+		} else {
+			_, err = s.kv.Update(ctx, key, b, rev)
+		}
+		if isRevisionConflict(err) {
+			continue // another alert of this number was indexed meanwhile: read it
+		}
 		if err != nil {
 			return "", fmt.Errorf("write phone index: %w", err)
 		}
-		entries, err = s.phoneEntries(ctx, prefix)
-		if err != nil {
-			return "", err
-		}
-		if !codeClash(entries, alertID, code, rev) {
-			return code, nil
-		}
-		taken[code] = true
+		return code, nil
 	}
-	return "", errors.New("write phone index: no reply code left free after 10 tries")
+	return "", errors.New("write phone index: too much contention on the number's index")
 }
 
 // pickCode is the first code free of taken, from a start derived from the alert id and
-// the attempt (a keyed hash, like the phone prefix), so that two instances indexing the
-// same alert pick the same code, two alerts rarely start on the same one, and two alerts
-// that clashed do not walk into each other again.
+// the attempt (a keyed hash, like the phone key), so that two alerts rarely start on the
+// same one, and two alerts that clashed do not walk into each other again.
 func (s *AlertStore) pickCode(alertID string, attempt int, taken map[string]bool) string {
 	m := hmac.New(sha256.New, s.seal.key)
 	fmt.Fprintf(m, "cardwatch reply code\x00%s\x00%d", alertID, attempt)
@@ -265,84 +262,20 @@ func (s *AlertStore) pickCode(alertID string, attempt int, taken map[string]bool
 	return notifiers.ReplyCode(start) // unreachable while phonesKept < NumReplyCodes
 }
 
-// phoneRev is a phone index entry and the revision it was written at.
-type phoneRev struct {
-	PhoneEntry
-	rev uint64
-}
-
-// codeClash reports whether an alert written before ours (at revision rev), among the
-// phonesKept-1 before it, has our code: the earlier write keeps it.
-func codeClash(entries []phoneRev, alertID, code string, rev uint64) bool {
-	var before []phoneRev
-	for _, e := range entries {
-		if e.rev < rev && e.AlertID != alertID {
-			before = append(before, e)
-		}
-	}
-	for _, e := range before[max(0, len(before)-(phonesKept-1)):] {
-		if e.Code == code {
-			return true
-		}
-	}
-	return false
-}
-
-// phoneEntries reads a number's index, oldest write first.
-func (s *AlertStore) phoneEntries(ctx context.Context, prefix string) ([]phoneRev, error) {
-	w, err := s.kv.Watch(ctx, prefix+".*", jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, fmt.Errorf("read phone index: %w", err)
-	}
-	defer func() { _ = w.Stop() }()
-	var out []phoneRev
-	for {
-		select {
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, errors.New("read phone index: watch closed")
-			}
-			if e == nil { // every current entry has been sent
-				// The watch sends the latest value of each key in the order they were
-				// written; sort anyway, the clash check depends on it.
-				slices.SortFunc(out, func(a, b phoneRev) int { return cmp.Compare(a.rev, b.rev) })
-				return out, nil
-			}
-			if pe := s.decodePhoneValue(e.Key(), e.Value()); pe.AlertID != "" {
-				out = append(out, phoneRev{pe, e.Revision()})
-			}
-		case <-ctx.Done():
-			return nil, fmt.Errorf("read phone index: %w", ctx.Err())
-		}
-	}
-}
-
-// phonesKept is how many of a number's alerts an SMS reply looks through, newest first:
-// enough for a burst of fraud, few enough to read on every reply, and far fewer than
-// the reply codes, so that they all have codes of their own.
+// phonesKept is how many of a number's alerts the index keeps and an SMS reply looks
+// through: enough for a burst of fraud, and far fewer than the reply codes, so that they
+// all have codes of their own.
 const phonesKept = 20
 
 // AlertsOfPhone returns the latest alerts sent to a phone number, newest first, with
 // their reply codes.
 func (s *AlertStore) AlertsOfPhone(ctx context.Context, phone string) ([]PhoneEntry, error) {
-	entries, err := s.phoneEntries(ctx, s.phonePrefix(phone))
+	ix, _, err := s.readPhone(ctx, s.phoneKey(phone))
 	if err != nil {
 		return nil, err
 	}
-	slices.Reverse(entries)
-	var out []PhoneEntry
-	seen := map[string]bool{}
-	for _, e := range entries {
-		if len(out) == phonesKept {
-			break
-		}
-		if e.AlertID == "" || seen[e.AlertID] {
-			continue
-		}
-		seen[e.AlertID] = true
-		out = append(out, e.PhoneEntry)
-	}
-	return out, nil
+	slices.Reverse(ix.Alerts)
+	return ix.Alerts, nil
 }
 
 // inboundKey is the key that records an inbound message by its provider's id. Ids are
