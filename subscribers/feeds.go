@@ -60,7 +60,7 @@ type DeadLetter struct {
 	// Size is the event's size in bytes.
 	Size int `json:"size"`
 	// StreamSeq is the event's sequence in CARDWATCH_TXN, to find it while it is kept
-	// (events of kind "pan" and "oversize" are erased from there once refused).
+	// (events of kind "pan", "oversize" and "subject" are erased from there once refused).
 	StreamSeq uint64 `json:"stream_seq"`
 	// ReceivedAt is when JetStream stored the event; RefusedAt when cardwatch refused it.
 	ReceivedAt time.Time `json:"received_at"`
@@ -72,8 +72,11 @@ type DeadLetter struct {
 const KindForgedAlert = "forged_alert"
 
 // erase reports whether the refused event must not stay in the transaction stream: it
-// carries a card number, or is too large to have been screened for one.
-func (d *DeadLetter) erase() bool { return d.Kind == "pan" || d.Kind == "oversize" }
+// carries a card number, is too large to have been screened for one, or has a subject
+// that may hide one split across its tokens (its DLQ entry keeps the payload).
+func (d *DeadLetter) erase() bool {
+	return d.Kind == "pan" || d.Kind == "oversize" || d.Kind == "subject"
+}
 
 // setPayload keeps the payload in the readable field when it can.
 func (d *DeadLetter) setPayload(b []byte) {

@@ -292,8 +292,10 @@ func (p *Pipeline) screen(subject string, headers map[string][]string, data []by
 		bank = UnroutedBank
 		// A subject of the wrong shape may still name its bank: its DLQ is where the
 		// bank's operators look.
+		// Not a token with a long run of digits, though: it may be the start of a card
+		// number split across tokens, which the screen cannot tell from a card token.
 		rest, found := strings.CutPrefix(string(maskedSubj), p.Subjects.Prefix+".txn.")
-		if b, _, _ := strings.Cut(rest, "."); rules.ValidBankID(b) && found {
+		if b, _, _ := strings.Cut(rest, "."); rules.ValidBankID(b) && found && b == maskDigitRuns(b) {
 			bank = b
 		}
 	}
@@ -332,7 +334,7 @@ func (p *Pipeline) screen(subject string, headers map[string][]string, data []by
 		return dl
 	}
 	if !routed {
-		dl := &DeadLetter{Bank: bank, Subject: subject, Kind: "subject",
+		dl := &DeadLetter{Bank: bank, Subject: maskDigitRuns(subject), Kind: "subject",
 			Reason: "subject must be " + p.Subjects.Prefix + ".txn.<bank>.<card token> with a bank id of lowercase letters, digits, '-' and '_'"}
 		dl.setPayload(data)
 		return dl
@@ -386,6 +388,26 @@ func (p *Pipeline) txn(ctx context.Context) (jetstream.Stream, error) {
 		p.txnStream = s
 	}
 	return p.txnStream, nil
+}
+
+// maskDigitRuns masks every run of more than six digits in a malformed subject but its
+// last four: a card number split across subject tokens (4111111111.111111) is not one
+// the screen can find, and at most six digits of one are fit to show.
+func maskDigitRuns(s string) string {
+	b := []byte(s)
+	for i := 0; i < len(b); {
+		j := i
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			j++
+		}
+		if j-i > 6 {
+			for k := i; k < j-4; k++ {
+				b[k] = '*'
+			}
+		}
+		i = max(j, i+1)
+	}
+	return string(b)
 }
 
 // deadLetter publishes a refused event to its bank's DLQ. The Nats-Msg-Id is the event's

@@ -68,3 +68,28 @@ func TestScreenRefusesHiddenCardNumbers(t *testing.T) {
 		})
 	}
 }
+
+// A card number split across subject tokens in runs the screen cannot join is refused for
+// its subject: the DLQ entry is filed under no part of the number, shows at most its last
+// four digits, and the event is erased from the stream.
+func TestSplitCardNumberInTheSubjectIsMaskedAndErased(t *testing.T) {
+	p := &Pipeline{Subjects: Subjects{Prefix: "cardwatch"}, Rules: new(atomic.Pointer[rules.Book])}
+	for _, subject := range []string{
+		"cardwatch.txn.411111111111.1111.tok",
+		"cardwatch.txn.41111111.11111111.tok",
+		"cardwatch.txn.acme.411111111111.1111",
+	} {
+		dl := p.screen(subject, nil, []byte(pipelineTxn))
+		if dl == nil || dl.Kind != "subject" || !dl.erase() {
+			t.Fatalf("%s: %+v, want a refused subject, erased", subject, dl)
+		}
+		for _, part := range []string{"411111111111", "41111111", "11111111"} {
+			if strings.Contains(dl.Subject, part) || strings.Contains(dl.Bank, part) {
+				t.Errorf("%s: DLQ entry shows %s: bank %q, subject %q", subject, part, dl.Bank, dl.Subject)
+			}
+		}
+	}
+	if got := p.screen("cardwatch.txn.acme.tok.extra", nil, []byte(pipelineTxn)); got.Bank != "acme" || got.Subject != "cardwatch.txn.acme.tok.extra" {
+		t.Errorf("an ordinary malformed subject: bank %q, subject %q", got.Bank, got.Subject)
+	}
+}
