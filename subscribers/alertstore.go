@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -78,18 +77,12 @@ var ErrNoAlert = errors.New("no such alert")
 // seal is missing or wrong (forged, altered, or written under another signing key).
 var ErrUnsealed = errors.New("alert record is not sealed with this signing key")
 
-// open decodes a record from the bucket, if cardwatch sealed it for id.
+// open decodes a record from the bucket, if cardwatch sealed it for id (the key is in
+// the seal, so a record copied under another alert's id does not open).
 func (s *AlertStore) open(id string, v []byte) (*AlertRecord, error) {
-	b, ok := s.seal.open(BucketAlerts, id, v)
-	if !ok {
-		return nil, ErrUnsealed
-	}
 	var r AlertRecord
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("decode alert record: %w", err)
-	}
-	if r.Alert.ID != id {
-		return nil, ErrUnsealed // cannot happen with the key in the seal; cheap to be sure
+	if !s.seal.openJSON(BucketAlerts, id, v, &r) {
+		return nil, ErrUnsealed
 	}
 	return &r, nil
 }

@@ -15,25 +15,20 @@ import (
 // msgID is the Nats-Msg-Id, so that a retry within the duplicate window is dropped by
 // JetStream itself.
 func publishJSON(ctx context.Context, js jetstream.JetStream, subject, msgID string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", subject, err)
-	}
-	if _, err := js.Publish(ctx, subject, b, jetstream.WithMsgID(msgID)); err != nil {
-		return fmt.Errorf("publish to %s: %w", subject, err)
-	}
-	return nil
+	return publishSealed(ctx, js, nil, subject, msgID, v)
 }
 
 // publishSealed publishes v as publishJSON does, with the seal of the message in
-// SealHeader.
+// SealHeader when seal is not nil.
 func publishSealed(ctx context.Context, js jetstream.JetStream, seal *Sealer, subject, msgID string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", subject, err)
 	}
-	msg := &nats.Msg{Subject: subject, Data: b, Header: nats.Header{}}
-	msg.Header.Set(SealHeader, seal.messageSeal(subject, b))
+	msg := &nats.Msg{Subject: subject, Data: b}
+	if seal != nil {
+		msg.Header = nats.Header{SealHeader: {seal.messageSeal(subject, b)}}
+	}
 	if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID)); err != nil {
 		return fmt.Errorf("publish to %s: %w", subject, err)
 	}

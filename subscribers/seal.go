@@ -44,18 +44,13 @@ func (s *Sealer) mac(bucket, key string, v []byte) []byte {
 	return m.Sum(nil)
 }
 
-// seal encodes v (JSON) as the sealed value of key in bucket.
-func (s *Sealer) seal(bucket, key string, v []byte) ([]byte, error) {
-	return json.Marshal(sealedValue{V: v, Seal: s.mac(bucket, key, v)})
-}
-
-// sealJSON marshals x and seals it.
+// sealJSON marshals x and encodes it as the sealed value of key in bucket.
 func (s *Sealer) sealJSON(bucket, key string, x any) ([]byte, error) {
 	b, err := json.Marshal(x)
 	if err != nil {
 		return nil, err
 	}
-	return s.seal(bucket, key, b)
+	return json.Marshal(sealedValue{V: b, Seal: s.mac(bucket, key, b)})
 }
 
 // open returns the value cardwatch sealed for key in bucket, or false (and a word to
