@@ -335,14 +335,18 @@ func ackWait(d time.Duration) time.Duration {
 	return d
 }
 
-// WatchLag keeps the consumer lag gauge up to date for a consumer until ctx ends.
-func WatchLag(ctx context.Context, js jetstream.JetStream, stream, consumer string, m *Metrics, every time.Duration) {
+// WatchLag keeps the consumer lag gauge up to date for consumers of a stream until ctx
+// ends. Every instance reports every consumer: the lag of a partition is the fleet's,
+// whoever owns it.
+func WatchLag(ctx context.Context, js jetstream.JetStream, stream string, consumers []string, m *Metrics, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if c, err := js.Consumer(ctx, stream, consumer); err == nil {
-			if info, err := c.Info(ctx); err == nil {
-				m.Pending.WithLabelValues(consumer).Set(float64(info.NumPending))
+		for _, consumer := range consumers {
+			if c, err := js.Consumer(ctx, stream, consumer); err == nil {
+				if info, err := c.Info(ctx); err == nil {
+					m.Pending.WithLabelValues(consumer).Set(float64(info.NumPending))
+				}
 			}
 		}
 		select {

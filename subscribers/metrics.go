@@ -32,6 +32,18 @@ type Metrics struct {
 	Pending *prometheus.GaugeVec
 	// RulesLoaded is the number of cardholders in the rules in force.
 	RulesLoaded prometheus.Gauge
+	// FleetMembers is how many cardwatch instances this one sees alive, itself included.
+	FleetMembers prometheus.Gauge
+	// PartitionsOwned is how many partitions of the transaction stream this instance
+	// works on.
+	PartitionsOwned prometheus.Gauge
+	// Takeovers counts partitions this instance started work on, by how it got them:
+	// "free" (given back by its last owner, or never owned), "own" (this instance's
+	// again after it had stopped), "dead" (its owner stopped answering).
+	Takeovers *prometheus.CounterVec
+	// LeaseLapses counts the times this instance's heartbeat was not stored in time and
+	// it stopped its partitions to restart them.
+	LeaseLapses prometheus.Counter
 }
 
 // Transaction outcomes, the values of the outcome label.
@@ -105,9 +117,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		RulesLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cardwatch_rules_cardholders", Help: "Cardholders in the rules in force.",
 		}),
+		FleetMembers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cardwatch_fleet_members", Help: "cardwatch instances this one sees alive, itself included.",
+		}),
+		PartitionsOwned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cardwatch_partitions_owned", Help: "Partitions of the transaction stream this instance works on.",
+		}),
+		Takeovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardwatch_partition_starts_total",
+			Help: "Partitions this instance started work on, by how: free (handed over or never owned), own (again), dead (resumed from an owner that stopped answering).",
+		}, []string{"how"}),
+		LeaseLapses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cardwatch_fleet_lease_lapses_total",
+			Help: "Times this instance's fleet heartbeat was not stored in time, so that it stopped and restarted its partitions.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Transactions, m.Alerts, m.Deliveries, m.DLQ, m.Erased, m.Unsealed, m.RefusedAlerts, m.Reports, m.TxnToAlert, m.AlertToSent, m.Pending, m.RulesLoaded)
+		reg.MustRegister(m.Transactions, m.Alerts, m.Deliveries, m.DLQ, m.Erased, m.Unsealed, m.RefusedAlerts, m.Reports, m.TxnToAlert, m.AlertToSent, m.Pending, m.RulesLoaded,
+			m.FleetMembers, m.PartitionsOwned, m.Takeovers, m.LeaseLapses)
 	}
 	return m
 }

@@ -36,8 +36,8 @@ type Pipeline struct {
 	// Metrics counts outcomes; Log gets one line per event that matters.
 	Metrics *Metrics
 	Log     *slog.Logger
-	// Durable is the consumer's name; every instance uses the same one to share the work.
-	Durable string
+	// Fleet, when set, says which partitions this instance works on; nil means all.
+	Fleet *Fleet
 	// Workers is how many transactions are handled at once. One card's transactions
 	// are handled one after another, in order; a card waiting on NATS holds up no other.
 	Workers int
@@ -63,29 +63,97 @@ func (p *Pipeline) now() time.Time {
 	return time.Now()
 }
 
-// Run consumes transactions until ctx ends, then finishes the ones in hand.
+// Run consumes transactions until ctx ends, then finishes the ones in hand. With a
+// Fleet it works on the partitions the fleet gives this instance; without one, on all.
 func (p *Pipeline) Run(ctx context.Context) error {
-	workers := max(p.Workers, 1)
-	cons, err := p.JS.CreateOrUpdateConsumer(ctx, StreamTxn, jetstream.ConsumerConfig{
-		Durable:       p.Durable,
-		Description:   "cardwatch: transactions through the rules",
-		FilterSubject: p.Subjects.TxnAll(),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       ackWait(p.AckWait),
-		MaxAckPending: max(p.MaxAckPending, workers),
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+	pt, err := StreamPartitioning(ctx, p.JS, p.Subjects)
 	if err != nil {
-		return fmt.Errorf("transaction consumer: %w", err)
+		return err
 	}
-	queue := newKeyedQueue[jetstream.Msg]()
+	workers := max(p.Workers, 1)
+	queue := newKeyedQueue[txnWork]()
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			queue.run(func(msg jetstream.Msg) { p.Handle(context.WithoutCancel(ctx), msg) })
+			queue.run(func(w txnWork) {
+				defer w.done()
+				p.Handle(context.WithoutCancel(ctx), w.msg)
+			})
 		})
 	}
+	defer func() {
+		queue.close()
+		wg.Wait()
+	}()
+	start := func(ctx context.Context, i int) (func(), error) { return p.consume(ctx, pt, i, queue) }
+	if p.Fleet != nil {
+		return p.Fleet.Run(ctx, pt.Units(), start)
+	}
+	var stops []func()
+	for i := range pt.Partitions {
+		stop, err := start(ctx, i)
+		if err != nil {
+			for _, s := range stops {
+				s()
+			}
+			return err
+		}
+		stops = append(stops, stop)
+	}
+	<-ctx.Done()
+	var sw sync.WaitGroup
+	for _, s := range stops {
+		sw.Go(s)
+	}
+	sw.Wait()
+	return nil
+}
+
+// txnWork is a transaction handed to a worker, and what to call once it is handled.
+type txnWork struct {
+	msg  jetstream.Msg
+	done func()
+}
+
+// consume starts work on partition i and returns how to stop it: the returned function
+// stops taking transactions and returns once those in hand are handled and
+// acknowledged, so that the next owner starts where this one finished.
+func (p *Pipeline) consume(ctx context.Context, pt Partitioning, i int, queue *keyedQueue[txnWork]) (func(), error) {
+	workers := max(p.Workers, 1)
+	// The bound is the instance's: spread over the partitions, as one instance may own
+	// them all.
+	perPartition := max(p.MaxAckPending/pt.Partitions, workers, 16)
+	cons, err := p.JS.CreateOrUpdateConsumer(ctx, StreamTxn, jetstream.ConsumerConfig{
+		Durable:       pt.Consumer(i),
+		Description:   fmt.Sprintf("cardwatch: transactions of partition %d of %d through the rules", i, pt.Partitions),
+		FilterSubject: pt.Filter(i),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait(p.AckWait),
+		MaxAckPending: perPartition,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer of partition %d: %w", i, err)
+	}
+	// Transactions handed out and not acknowledged are those a previous owner had in
+	// hand when it stopped without finishing them (it died, or was cut off): have them
+	// again now rather than after their AckWait. Those past the ack floor that were
+	// acknowledged come again too; handling a transaction twice raises one alert.
+	if info, err := cons.Info(ctx); err != nil {
+		return nil, fmt.Errorf("consumer of partition %d: %w", i, err)
+	} else if info.NumAckPending > 0 {
+		if _, err := p.JS.ResetConsumer(ctx, StreamTxn, pt.Consumer(i)); err != nil {
+			return nil, fmt.Errorf("reset consumer of partition %d: %w", i, err)
+		}
+		p.Log.Info("partition resumed where its last owner stopped", "partition", i, "in_hand", info.NumAckPending)
+	}
+	var inHand sync.WaitGroup
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
+		if p.Fleet != nil && !p.Fleet.Leased() {
+			// Cut off from the fleet: another instance may have this partition by now.
+			// Left unacknowledged, the transaction is had again by whoever resumes.
+			return
+		}
 		card := cardOf(msg.Subject())
 		// Most transactions raise nothing and teach nothing: those are judged and
 		// acknowledged right here, with no hand-over to a worker, which under load
@@ -97,21 +165,21 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				return
 			}
 		}
-		queue.push(card, msg)
-	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		inHand.Add(1)
+		queue.push(card, txnWork{msg: msg, done: inHand.Done})
+	}, jetstream.PullMaxMessages(min(perPartition, 500)), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-			p.Log.Warn("transaction consumer", "err", err)
+			p.Log.Warn("transaction consumer", "partition", i, "err", err)
 		}
 	}))
 	if err != nil {
-		return fmt.Errorf("consume transactions: %w", err)
+		return nil, fmt.Errorf("consume partition %d: %w", i, err)
 	}
-	<-ctx.Done()
-	cc.Drain()
-	<-cc.Closed()
-	queue.close()
-	wg.Wait()
-	return nil
+	return func() {
+		cc.Drain()
+		<-cc.Closed()
+		inHand.Wait()
+	}, nil
 }
 
 // cardOf is the card token of a transaction's subject (its last token): one card's

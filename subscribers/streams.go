@@ -19,6 +19,16 @@ type StoreConfig struct {
 	// DuplicateWindow is how long JetStream itself drops a republished message with the
 	// same Nats-Msg-Id; cardwatch's own state covers the time after.
 	DuplicateWindow time.Duration
+	// Partitions is the partition count a new transaction stream is made with
+	// (DefaultPartitions when 0); an existing stream keeps its own.
+	Partitions int
+}
+
+func (c StoreConfig) partitions() int {
+	if c.Partitions < 1 {
+		return DefaultPartitions
+	}
+	return c.Partitions
 }
 
 func (c StoreConfig) replicas() int {
@@ -36,7 +46,8 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, subj Subjects, c
 		dup = 10 * time.Minute
 	}
 	streams := []jetstream.StreamConfig{
-		{Name: StreamTxn, Description: "card transactions published by banks", Subjects: []string{subj.all("txn")}, MaxAge: cfg.Retention},
+		{Name: StreamTxn, Description: "card transactions published by banks, stored by partition", Subjects: []string{subj.Prefix + ".txn.*.*"},
+			SubjectTransform: Partitioning{Subjects: subj, Partitions: cfg.partitions()}.transform(), MaxAge: cfg.Retention},
 		{Name: StreamAlerts, Description: "alerts cardwatch raised", Subjects: []string{subj.all("alerts")}, MaxAge: cfg.Retention, Duplicates: dup},
 		{Name: StreamReports, Description: "cardholders' answers to alerts", Subjects: []string{subj.all("reports")}, MaxAge: cfg.Retention, Duplicates: dup},
 		{Name: StreamDeliveries, Description: "alert delivery outcomes", Subjects: []string{subj.all("deliveries")}, MaxAge: cfg.Retention, Duplicates: dup},

@@ -51,12 +51,24 @@ func (s Subjects) DLQ(bank string) string { return s.Prefix + ".dlq." + bank }
 // all is the wildcard of one feed, "cardwatch.alerts.>".
 func (s Subjects) all(feed string) string { return s.Prefix + "." + feed + ".>" }
 
-// ParseTxn splits a transaction subject into its bank and card tokens; ok is false when
+// ParseTxn splits a transaction subject, as a bank publishes it
+// (<prefix>.txn.<bank>.<card>) or as the stream stores it
+// (<prefix>.ptxn.<P>.<p>.<bank>.<card>), into its bank and card tokens; ok is false when
 // the subject does not have exactly that shape.
 func (s Subjects) ParseTxn(subject string) (bank, card string, ok bool) {
 	rest, found := strings.CutPrefix(subject, s.Prefix+".txn.")
 	if !found {
-		return "", "", false
+		if rest, found = strings.CutPrefix(subject, s.Prefix+".ptxn."); !found {
+			return "", "", false
+		}
+		// P and p, both numbers.
+		for range 2 {
+			var n string
+			n, rest, found = strings.Cut(rest, ".")
+			if !found || n == "" || strings.Trim(n, "0123456789") != "" {
+				return "", "", false
+			}
+		}
 	}
 	bank, card, found = strings.Cut(rest, ".")
 	if !found || bank == "" || card == "" || strings.Contains(card, ".") {

@@ -12,6 +12,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/cardwatch/cardwatch/notifiers"
+	"github.com/cardwatch/cardwatch/subscribers"
 )
 
 // Secret is a setting that must never be printed; it prints as <secret>.
@@ -46,11 +47,13 @@ type Config struct {
 	AnswerMaxAge     time.Duration `envconfig:"CARDWATCH_ANSWER_MAX_AGE" default:"720h"`
 	Retention        time.Duration `envconfig:"CARDWATCH_RETENTION" default:"4320h"`
 	StreamReplicas   int           `envconfig:"CARDWATCH_STREAM_REPLICAS" default:"1"`
+	Partitions       int           `envconfig:"CARDWATCH_PARTITIONS"`
 	Workers          int           `envconfig:"CARDWATCH_WORKERS" default:"64"`
 	MaxAckPending    int           `envconfig:"CARDWATCH_MAX_ACK_PENDING" default:"4096"`
 	DeliveryWorkers  int           `envconfig:"CARDWATCH_DELIVERY_WORKERS" default:"32"`
 	DeliveryMaxAge   time.Duration `envconfig:"CARDWATCH_DELIVERY_MAX_AGE" default:"1h"`
 	AckWait          time.Duration `envconfig:"CARDWATCH_ACK_WAIT" default:"30s"`
+	DeliveryAckWait  time.Duration `envconfig:"CARDWATCH_DELIVERY_ACK_WAIT" default:"2s"`
 	ShutdownTimeout  time.Duration `envconfig:"CARDWATCH_SHUTDOWN_TIMEOUT" default:"20s"`
 	LogFormat        string        `envconfig:"CARDWATCH_LOG_FORMAT" default:"text"`
 	// TrustedProxies are the CIDRs of the proxies in front of cardwatch, whose
@@ -155,6 +158,9 @@ func (c Config) Validate() error {
 	if c.AnswerMaxAge <= 0 {
 		bad("ANSWER_MAX_AGE", "must be positive")
 	}
+	if c.Partitions < 0 || c.Partitions > subscribers.MaxPartitions {
+		bad("PARTITIONS", "must be 1 to %d (empty: %d for a new stream, else the stream's own)", subscribers.MaxPartitions, subscribers.DefaultPartitions)
+	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		bad("STREAM_REPLICAS", "must be 1 to 5")
 	}
@@ -169,6 +175,9 @@ func (c Config) Validate() error {
 	}
 	if c.AckWait < time.Second {
 		bad("ACK_WAIT", "must be at least 1s")
+	}
+	if c.DeliveryAckWait < time.Second {
+		bad("DELIVERY_ACK_WAIT", "must be at least 1s")
 	}
 	if c.DeliveryMaxAge <= 0 {
 		bad("DELIVERY_MAX_AGE", "must be positive")

@@ -107,8 +107,10 @@ func TestMetricsShowLagAndLatency(t *testing.T) {
 		body, _ := io.ReadAll(res.Body)
 		s := string(body)
 		return strings.Contains(s, `cardwatch_alert_to_sent_seconds_count{channel="sms"} 1`) &&
-			strings.Contains(s, `cardwatch_consumer_pending{consumer="cardwatch"}`) &&
+			strings.Contains(s, `cardwatch_consumer_pending{consumer="cardwatch_txn_16_0"}`) &&
 			strings.Contains(s, `cardwatch_txn_to_alert_seconds_count 1`) &&
-			strings.Contains(s, `cardwatch_alerts_total{rule="foreign_terminal"} 1`)
+			strings.Contains(s, `cardwatch_alerts_total{rule="foreign_terminal"} 1`) &&
+			strings.Contains(s, `cardwatch_partitions_owned 16`) &&
+			strings.Contains(s, `cardwatch_fleet_members 1`)
 	})
 }

@@ -198,7 +198,7 @@ func (a *app) run(ctx context.Context) error {
 		}
 	}()
 
-	store := subscribers.StoreConfig{Retention: cfg.Retention, Replicas: cfg.StreamReplicas}
+	store := subscribers.StoreConfig{Retention: cfg.Retention, Replicas: cfg.StreamReplicas, Partitions: cfg.Partitions}
 	subj := subscribers.Subjects{Prefix: cfg.SubjectPrefix}
 	if err := subscribers.EnsureStreams(ctx, js, subj, store); err != nil {
 		return err
@@ -281,15 +281,27 @@ func (a *app) run(ctx context.Context) error {
 		}()
 	}
 
+	parts, err := subscribers.StreamPartitioning(ctx, js, subj)
+	if err != nil {
+		return err
+	}
+	if cfg.Partitions != 0 && cfg.Partitions != parts.Partitions {
+		log.Warn("CARDWATCH_PARTITIONS differs from the transaction stream's partition count, which is kept (see `cardwatch partitions`)",
+			"CARDWATCH_PARTITIONS", cfg.Partitions, "stream", parts.Partitions)
+	}
+	fleet, err := subscribers.OpenFleet(ctx, js, store, metrics, log)
+	if err != nil {
+		return err
+	}
 	pipe := &subscribers.Pipeline{
-		JS: js, Subjects: subj, Rules: &current, Known: known, Alerts: alerts,
-		ReportURL: links.URL, Metrics: metrics, Log: log, Durable: "cardwatch",
+		JS: js, Subjects: subj, Rules: &current, Known: known, Alerts: alerts, Fleet: fleet,
+		ReportURL: links.URL, Metrics: metrics, Log: log,
 		Workers: cfg.Workers, MaxAckPending: cfg.MaxAckPending, AckWait: cfg.AckWait, Observe: a.observe,
 	}
 	deliver := &subscribers.Deliverer{
 		JS: js, Subjects: subj, Rules: &current, Log: log, Durable: "cardwatch_deliver", Alerts: alerts,
 		Metrics:     metrics,
-		Concurrency: cfg.DeliveryWorkers, AckWait: cfg.AckWait, MaxAckPending: cfg.MaxAckPending,
+		Concurrency: cfg.DeliveryWorkers, AckWait: cfg.DeliveryAckWait, MaxAckPending: cfg.MaxAckPending,
 		Dispatcher: &notifiers.Dispatcher{
 			Notifiers: a.notifiers, Sent: sent, Log: log,
 			Record: record, MaxAge: cfg.DeliveryMaxAge,
@@ -307,9 +319,10 @@ func (a *app) run(ctx context.Context) error {
 			}
 		})
 	}
-	go subscribers.WatchLag(workCtx, js, subscribers.StreamTxn, pipe.Durable, metrics, 2*time.Second)
-	go subscribers.WatchLag(workCtx, js, subscribers.StreamAlerts, deliver.Durable, metrics, 2*time.Second)
+	go subscribers.WatchLag(workCtx, js, subscribers.StreamTxn, parts.Consumers(), metrics, 2*time.Second)
+	go subscribers.WatchLag(workCtx, js, subscribers.StreamAlerts, []string{deliver.Durable}, metrics, 2*time.Second)
 	log.Info("cardwatch ready", "http", a.httpURL, "cardholders", a.book.Len(), "known_merchants", known.Len(),
+		"member", fleet.ID(), "partitions", parts.Partitions,
 		"channels", channelNames(a.notifiers), "transactions", subj.TxnAll())
 	a.markReady()
 
