@@ -72,6 +72,7 @@ func (f *faultyJS) done() []string {
 	return slices.Clone(f.ops)
 }
 
+// PublishMsg is the operation "publish <subject>".
 func (f *faultyJS) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
 	if err := f.do("publish " + msg.Subject); err != nil {
 		return nil, err
@@ -79,18 +80,22 @@ func (f *faultyJS) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstr
 	return f.JetStream.PublishMsg(ctx, msg, opts...)
 }
 
+// Publish is PublishMsg.
 func (f *faultyJS) Publish(ctx context.Context, subject string, data []byte, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
 	return f.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data}, opts...)
 }
 
+// KeyValue opens a bucket whose operations are recorded.
 func (f *faultyJS) KeyValue(ctx context.Context, bucket string) (jetstream.KeyValue, error) {
 	return f.kv(f.JetStream.KeyValue(ctx, bucket))
 }
 
+// CreateKeyValue creates a bucket whose operations are recorded.
 func (f *faultyJS) CreateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	return f.kv(f.JetStream.CreateKeyValue(ctx, cfg))
 }
 
+// CreateOrUpdateKeyValue opens a bucket whose operations are recorded.
 func (f *faultyJS) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	return f.kv(f.JetStream.CreateOrUpdateKeyValue(ctx, cfg))
 }
@@ -114,6 +119,7 @@ type faultyKV struct {
 
 func (k *faultyKV) op(name string) error { return k.js.do("kv." + name + " " + k.Bucket()) }
 
+// Get is the operation "kv.get <bucket>".
 func (k *faultyKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
 	if err := k.op("get"); err != nil {
 		return nil, err
@@ -121,6 +127,7 @@ func (k *faultyKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry
 	return k.KeyValue.Get(ctx, key)
 }
 
+// Create is the operation "kv.create <bucket>".
 func (k *faultyKV) Create(ctx context.Context, key string, v []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
 	if err := k.op("create"); err != nil {
 		return 0, err
@@ -128,6 +135,7 @@ func (k *faultyKV) Create(ctx context.Context, key string, v []byte, opts ...jet
 	return k.KeyValue.Create(ctx, key, v, opts...)
 }
 
+// Update is the operation "kv.update <bucket>".
 func (k *faultyKV) Update(ctx context.Context, key string, v []byte, rev uint64) (uint64, error) {
 	if err := k.op("update"); err != nil {
 		return 0, err
@@ -135,6 +143,7 @@ func (k *faultyKV) Update(ctx context.Context, key string, v []byte, rev uint64)
 	return k.KeyValue.Update(ctx, key, v, rev)
 }
 
+// Put is the operation "kv.put <bucket>".
 func (k *faultyKV) Put(ctx context.Context, key string, v []byte) (uint64, error) {
 	if err := k.op("put"); err != nil {
 		return 0, err
@@ -142,6 +151,7 @@ func (k *faultyKV) Put(ctx context.Context, key string, v []byte) (uint64, error
 	return k.KeyValue.Put(ctx, key, v)
 }
 
+// Delete is the operation "kv.delete <bucket>".
 func (k *faultyKV) Delete(ctx context.Context, key string, opts ...jetstream.KVDeleteOpt) error {
 	if err := k.op("delete"); err != nil {
 		return err
@@ -155,6 +165,7 @@ type faultyMsg struct {
 	js *faultyJS
 }
 
+// Ack is the operation "ack".
 func (m *faultyMsg) Ack() error {
 	if err := m.js.do("ack"); err != nil {
 		return err
@@ -162,6 +173,7 @@ func (m *faultyMsg) Ack() error {
 	return m.Msg.Ack()
 }
 
+// NakWithDelay is the operation "nak".
 func (m *faultyMsg) NakWithDelay(d time.Duration) error {
 	if err := m.js.do("nak"); err != nil {
 		return err
