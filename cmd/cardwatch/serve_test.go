@@ -182,7 +182,9 @@ func newFakeSlack(t *testing.T) *fakeSlack {
 			return
 		}
 		// slack-go sends the token as the form field "token"; Slack also takes a bearer header.
-		if r.URL.Path != "/chat.postMessage" || (r.Header.Get("Authorization") != "Bearer "+testBotToken && r.PostFormValue("token") != testBotToken) {
+		// Any path that ends in the method: a test can tell instances apart by the
+		// CARDWATCH_SLACK_API_URL it gives each (slackPathKey).
+		if !strings.HasSuffix(r.URL.Path, "/chat.postMessage") || (r.Header.Get("Authorization") != "Bearer "+testBotToken && r.PostFormValue("token") != testBotToken) {
 			_, _ = io.WriteString(w, `{"ok":false,"error":"invalid_auth"}`)
 			return
 		}
@@ -204,6 +206,7 @@ func newFakeSlack(t *testing.T) *fakeSlack {
 				got[k] = r.PostForm.Get(k)
 			}
 		}
+		got[slackPathKey] = r.URL.Path
 		f.mu.Lock()
 		refuse := f.refuse
 		f.mu.Unlock()
@@ -220,6 +223,9 @@ func newFakeSlack(t *testing.T) *fakeSlack {
 	t.Cleanup(f.Close)
 	return f
 }
+
+// slackPathKey is where fakeSlack keeps the path a message was posted to.
+const slackPathKey = "_path"
 
 func (f *fakeSlack) responded() []string {
 	f.mu.Lock()
