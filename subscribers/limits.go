@@ -49,8 +49,10 @@ import (
 // conflict). A slot more than a second off is not taken: the send goes back to
 // JetStream as a Throttled retry at its turn, so nothing is dropped and nothing waits
 // in memory. A value that is not cardwatch's counts as a full burst just taken: a
-// forger can slow cardwatch down, not speed it up; deleting the key gives one burst at
-// most, and never to an instance that wrote a later TAT itself.
+// forger can slow cardwatch down, not speed it up. The TAT an instance uses never goes
+// back behind the latest it read or wrote, so deleting the key (or putting back an older
+// sealed value) after every send at worst leaves each instance keeping the rate on its
+// own, as before the fleet shared it; that needs write access to cardwatch's bucket.
 type Limits struct {
 	kv      jetstream.KeyValue
 	seal    *Sealer
