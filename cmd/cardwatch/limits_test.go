@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/cardwatch/cardwatch/notifiers"
 	"github.com/cardwatch/cardwatch/notifiers/slack"
@@ -31,7 +32,8 @@ import (
 // another key would count for nothing.
 var fleetKey = strings.Repeat("s", 32)
 
-// fleetInstance is one instance's Dispatcher.
+// fleetInstance is one instance's Dispatcher; its Limits count their KV operations in
+// e.limitMetrics.
 func (e *env) fleetInstance(mps float64) *notifiers.Dispatcher {
 	t := e.t
 	t.Helper()
@@ -55,7 +57,9 @@ func (e *env) fleetInstance(mps float64) *notifiers.Dispatcher {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	limits, err := subscribers.OpenLimits(ctx, js, store, seal, nil, log)
+	m := subscribers.NewMetrics(nil)
+	e.limitMetrics = append(e.limitMetrics, m)
+	limits, err := subscribers.OpenLimits(ctx, js, store, seal, m, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,6 +212,23 @@ func rateKept(t *testing.T, what string, at []time.Time, limit float64, burst in
 	}
 }
 
+// logLimitOps reports the KV operations the instances' limits made per message sent.
+func logLimitOps(t *testing.T, e *env, sent int) {
+	t.Helper()
+	ops := map[string]float64{}
+	for _, m := range e.limitMetrics {
+		for _, op := range []string{"read", "write", "conflict"} {
+			var v dto.Metric
+			if err := m.LimitOps.WithLabelValues(op).Write(&v); err != nil {
+				t.Fatal(err)
+			}
+			ops[op] += v.GetCounter().GetValue()
+		}
+	}
+	t.Logf("per message sent: %.2f KV reads, %.2f writes (%.2f of them lost to another instance's)",
+		ops["read"]/float64(sent), ops["write"]/float64(sent), ops["conflict"]/float64(sent))
+}
+
 // TestTwilioMPSIsTheFleets checks that CARDWATCH_TWILIO_MPS holds for three instances
 // together, each sending a burst at once, and that every message is sent.
 func TestTwilioMPSIsTheFleets(t *testing.T) {
@@ -230,6 +251,7 @@ func TestTwilioMPSIsTheFleets(t *testing.T) {
 	}
 	e.twilio.mu.Unlock()
 	rateKept(t, "SMS", at, mps, 1, 100*time.Millisecond)
+	logLimitOps(t, e, len(at))
 	bodies := map[string]bool{}
 	for _, m := range e.twilio.messages() {
 		bodies[m.Get("Body")] = true
@@ -265,6 +287,7 @@ func TestSlackPaceIsTheFleets(t *testing.T) {
 		t.Fatalf("sent %d to the busy channel and %d to the quiet one, want 8 and 2", len(per[busy]), len(per[quiet]))
 	}
 	rateKept(t, "the busy channel", per[busy], 1, 3, 100*time.Millisecond)
+	logLimitOps(t, e, len(per[busy])+len(per[quiet]))
 	// The busy channel's pace held nobody else up: the quiet one's two went in its burst.
 	if span := per[quiet][1].Sub(per[busy][0]); span > 2*time.Second {
 		t.Errorf("the quiet channel's messages went %v after the busy one's first: paced by another channel", span.Round(time.Millisecond))

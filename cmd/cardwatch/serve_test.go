@@ -269,6 +269,8 @@ type env struct {
 	logs     *syncBuffer
 	nc       *nats.Conn
 	js       jetstream.JetStream
+	// limitMetrics are the metrics of each fleetInstance's Limits.
+	limitMetrics []*subscribers.Metrics
 }
 
 type syncBuffer struct {
