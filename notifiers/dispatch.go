@@ -77,28 +77,21 @@ type Dispatcher struct {
 	// puts it on the DLQ for operators); an error makes the dispatch retry.
 	GiveUp func(ctx context.Context, m Message, reason string) error
 
-	mu     sync.Mutex
-	paused map[string]time.Time // channel → when its provider may be called again
+	// Limits keep the providers' pauses and rates; nil means in this process's memory,
+	// which is right for one process only.
+	Limits Limits
+
+	limitsOnce sync.Once
 }
 
-// pausedFor returns how long a channel's provider is still paused.
-func (d *Dispatcher) pausedFor(ch string, now time.Time) time.Duration {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.paused[ch].Sub(now)
-}
-
-// pause holds every send on a channel until now+wait: a 429 speaks for the provider
-// account, not for the one message.
-func (d *Dispatcher) pause(ch string, until time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.paused == nil {
-		d.paused = map[string]time.Time{}
-	}
-	if until.After(d.paused[ch]) {
-		d.paused[ch] = until
-	}
+// limits returns the Limits in use, made in memory on first use when none was given.
+func (d *Dispatcher) limits() Limits {
+	d.limitsOnce.Do(func() {
+		if d.Limits == nil {
+			d.Limits = NewMemLimits()
+		}
+	})
+	return d.Limits
 }
 
 // RetryError is returned by Dispatch when at least one channel must be tried again; Wait
@@ -211,9 +204,8 @@ func (d *Dispatcher) deliver(ctx context.Context, n Notifier, m Message, base De
 		ev.At, ev.Status, ev.ProviderID = d.now().UTC(), StatusSent, r.ProviderID
 		return outcome{sent: true, retry: d.Record(ctx, ev)}
 	}
-	if wait := d.pausedFor(ch, d.now()); wait > 0 {
-		// The provider asked for a pause: no call until it is over.
-		return outcome{retry: fmt.Errorf("%s: provider paused", ch), wait: wait}
+	if o, held := d.hold(ctx, n, m); held {
+		return o
 	}
 	r, err := n.Send(ctx, m)
 	ev.At = d.now().UTC()
@@ -245,7 +237,7 @@ func (d *Dispatcher) deliver(ctx context.Context, n Notifier, m Message, base De
 			return outcome{retry: fmt.Errorf("%s: %w", ch, err), wait: wait, paced: true}
 		}
 		if class == RetryLater {
-			d.pause(ch, d.now().Add(wait))
+			wait = d.pause(ctx, ch, wait)
 		}
 		o.retry, o.wait = fmt.Errorf("%s: %w", ch, err), wait
 		ev.Status, ev.Error = StatusRetrying, err.Error()
@@ -255,6 +247,49 @@ func (d *Dispatcher) deliver(ctx context.Context, n Notifier, m Message, base De
 		o.retry = errors.Join(o.retry, err)
 	}
 	return o
+}
+
+// hold keeps a send from the provider while it is paused, and until it has a slot of
+// each of the channel's rates. The pause is checked again after waiting for the slots,
+// since another instance may have been told to pause meanwhile.
+func (d *Dispatcher) hold(ctx context.Context, n Notifier, m Message) (outcome, bool) {
+	ch, lim := n.Channel(), d.limits()
+	if wait := lim.PausedFor(ch, d.now()); wait > 0 {
+		// The provider asked for a pause: no call until it is over.
+		return outcome{retry: fmt.Errorf("%s: provider paused", ch), wait: wait}, true
+	}
+	ln, ok := n.(Limited)
+	if !ok {
+		return outcome{}, false
+	}
+	for _, r := range ln.Rates(m) {
+		if err := Pace(ctx, lim, r, d.now()); err != nil {
+			var th *ThrottledError
+			if errors.As(err, &th) {
+				return outcome{retry: fmt.Errorf("%s: %w", ch, err), wait: th.Wait, paced: true}, true
+			}
+			// The limits cannot be read: wait rather than risk the provider's limit.
+			return outcome{retry: fmt.Errorf("%s: %w", ch, err)}, true
+		}
+	}
+	if wait := lim.PausedFor(ch, d.now()); wait > 0 {
+		return outcome{retry: fmt.Errorf("%s: provider paused", ch), wait: wait}, true
+	}
+	return outcome{}, false
+}
+
+// pause holds every send on a channel for wait, capped at MaxPause: a 429 speaks for the
+// provider account, not for the one message. It returns the wait in force.
+func (d *Dispatcher) pause(ctx context.Context, ch string, wait time.Duration) time.Duration {
+	now := d.now()
+	until, capped := CapPause(now.Add(wait), now)
+	if capped {
+		d.Log.Warn("a provider asked for a longer pause than cardwatch keeps; pausing for the most", "channel", ch, "asked", wait, "max", MaxPause)
+	}
+	if err := d.limits().Pause(ctx, ch, until); err != nil {
+		d.Log.Warn("provider pause not shared with the fleet; this instance keeps it", "channel", ch, "err", err)
+	}
+	return until.Sub(now)
 }
 
 func joinRetry(r *RetryError, err error, wait time.Duration) *RetryError {

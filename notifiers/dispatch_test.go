@@ -244,3 +244,54 @@ func TestFailedGiveUpIsNotAPacedRetry(t *testing.T) {
 		t.Errorf("err %v: a failed DLQ publish must back off, not retry at once", err)
 	}
 }
+
+// limited is a scripted channel with a rate, as Twilio's and Slack's are.
+type limited struct {
+	scripted
+	rate Rate
+}
+
+func (l *limited) Rates(Message) []Rate { return []Rate{l.rate} }
+
+// TestDispatchKeepsAChannelsRate checks that the Dispatcher takes a slot of the channel's
+// rate before each send, and that a send whose slot is far off goes back as a paced
+// retry at its slot, the provider never asked.
+func TestDispatchKeepsAChannelsRate(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	sms := &limited{scripted{name: "sms", answers: []error{nil}}, Rate{Name: "sms_account", Key: "account", Limit: 0.5, Burst: 1}}
+	d := &Dispatcher{Notifiers: []Notifier{sms}, Sent: &memSent{m: map[string]Receipt{}}, Log: quietLog(),
+		Record: func(context.Context, Delivery) error { return nil }, Now: func() time.Time { return now }}
+	one := Message{Alert: &rules.Alert{ID: "al_1", CreatedAt: now}, Cardholder: &rules.Cardholder{}}
+	other := Message{Alert: &rules.Alert{ID: "al_2", CreatedAt: now}, Cardholder: &rules.Cardholder{}}
+	if err := d.Dispatch(context.Background(), one, 1); err != nil {
+		t.Fatalf("first send: %v", err)
+	}
+	var re *RetryError
+	if err := d.Dispatch(context.Background(), other, 1); !errors.As(err, &re) || !re.Paced || re.Wait != 2*time.Second {
+		t.Fatalf("second send at once: err = %v, want a paced retry in 2s", err)
+	}
+	if sms.calls != 1 {
+		t.Fatalf("%d calls to the provider, want 1: the second send had no slot", sms.calls)
+	}
+	now = now.Add(2 * time.Second)
+	if err := d.Dispatch(context.Background(), other, 2); err != nil {
+		t.Fatalf("at its slot: %v", err)
+	}
+}
+
+// TestDispatchCapsAPause checks that a provider asking for a day's pause stops its
+// channel for MaxPause at most.
+func TestDispatchCapsAPause(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	sms := &scripted{name: "sms", answers: []error{RetryAfter(errors.New("429"), 24*time.Hour)}}
+	lim := NewMemLimits()
+	d := &Dispatcher{Notifiers: []Notifier{sms}, Sent: &memSent{m: map[string]Receipt{}}, Log: quietLog(), Limits: lim,
+		Record: func(context.Context, Delivery) error { return nil }, Now: func() time.Time { return now }}
+	var re *RetryError
+	if err := d.Dispatch(context.Background(), Message{Alert: &rules.Alert{ID: "al_1", CreatedAt: now}, Cardholder: &rules.Cardholder{}}, 1); !errors.As(err, &re) || re.Wait != MaxPause {
+		t.Fatalf("err = %v, want a retry after %v", err, MaxPause)
+	}
+	if got := lim.PausedFor("sms", now); got != MaxPause {
+		t.Errorf("paused for %v, want %v", got, MaxPause)
+	}
+}

@@ -44,6 +44,21 @@ type Metrics struct {
 	// LeaseLapses counts the times this instance's heartbeat was not stored in time and
 	// it stopped its partitions to restart them.
 	LeaseLapses prometheus.Counter
+	// Throttled counts sends held back to keep to a provider's rate (they go back to
+	// JetStream and are sent at their turn), by limit name.
+	Throttled *prometheus.CounterVec
+	// PausedSeconds counts the seconds providers were paused (a 429's Retry-After), by
+	// channel, as this instance saw it: every instance sees every pause, so take the max
+	// over instances, not the sum.
+	PausedSeconds *prometheus.CounterVec
+	// PausedUntil is when a provider's pause ends (Unix seconds), by channel.
+	PausedUntil *prometheus.GaugeVec
+	// PausesCapped counts pauses longer than notifiers.MaxPause that were cut to it, by
+	// channel: a provider never asks that much, so someone writes to the bucket.
+	PausesCapped *prometheus.CounterVec
+	// LimitOps counts the key-value operations of the fleet's limits, by op ("read",
+	// "write", "conflict"): writes per sent message is their cost.
+	LimitOps *prometheus.CounterVec
 }
 
 // Transaction outcomes, the values of the outcome label.
@@ -131,10 +146,29 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "cardwatch_fleet_lease_lapses_total",
 			Help: "Times this instance's fleet heartbeat was not stored in time, so that it stopped and restarted its partitions.",
 		}),
+		Throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardwatch_sends_throttled_total",
+			Help: "Sends held back to keep to a provider's rate (CARDWATCH_TWILIO_MPS, Slack's per-channel pace), sent later at their turn, by limit.",
+		}, []string{"limit"}),
+		PausedSeconds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardwatch_provider_paused_seconds_total",
+			Help: "Seconds a provider was paused at its request (429 Retry-After, Slack ratelimited), by channel, as this instance saw the fleet's pauses (take the max over instances).",
+		}, []string{"channel"}),
+		PausedUntil: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cardwatch_provider_paused_until_timestamp_seconds", Help: "When the provider's current or last pause ends, by channel (Unix time).",
+		}, []string{"channel"}),
+		PausesCapped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardwatch_provider_pauses_capped_total",
+			Help: "Provider pauses longer than cardwatch's maximum (15 minutes), cut to it, by channel: no provider asks for that much.",
+		}, []string{"channel"}),
+		LimitOps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardwatch_limit_kv_ops_total", Help: "Key-value operations of the fleet-wide provider limits, by op (read, write, conflict).",
+		}, []string{"op"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Transactions, m.Alerts, m.Deliveries, m.DLQ, m.Erased, m.Unsealed, m.RefusedAlerts, m.Reports, m.TxnToAlert, m.AlertToSent, m.Pending, m.RulesLoaded,
-			m.FleetMembers, m.PartitionsOwned, m.Takeovers, m.LeaseLapses)
+			m.FleetMembers, m.PartitionsOwned, m.Takeovers, m.LeaseLapses,
+			m.Throttled, m.PausedSeconds, m.PausedUntil, m.PausesCapped, m.LimitOps)
 	}
 	return m
 }

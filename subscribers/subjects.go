@@ -21,6 +21,8 @@ const (
 	BucketKnownMerchants = "CARDWATCH_KNOWN_MERCHANTS"
 	BucketAlerts         = "CARDWATCH_ALERT_STATE"
 	BucketSent           = "CARDWATCH_SENT"
+	// BucketLimits holds the providers' pauses and the fleet's send slots (see Limits).
+	BucketLimits = "CARDWATCH_LIMITS"
 )
 
 // UnroutedBank is the bank token of DLQ entries whose subject named no valid bank. It

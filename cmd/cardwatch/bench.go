@@ -241,7 +241,7 @@ func startBenchApp(ctx context.Context, natsURL, rulesFile string, observe func(
 // benchStreams are the streams cardwatch makes, key-value buckets included.
 var benchStreams = []string{subscribers.StreamTxn, subscribers.StreamAlerts, subscribers.StreamReports,
 	subscribers.StreamDeliveries, subscribers.StreamDLQ, "KV_" + subscribers.BucketKnownMerchants,
-	"KV_" + subscribers.BucketAlerts, "KV_" + subscribers.BucketSent,
+	"KV_" + subscribers.BucketAlerts, "KV_" + subscribers.BucketSent, "KV_" + subscribers.BucketLimits,
 	floorTxnStream, floorAlertsStream, "KV_" + floorRecords}
 
 // claimBenchStreams makes sure a NATS server given to the bench holds none of

@@ -233,6 +233,13 @@ func (a *app) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Always the fleet's: a second instance may join at any time, and a restarted one
+	// must still keep the pause a provider asked of the one before.
+	limits, err := subscribers.OpenLimits(ctx, js, store, seal, metrics, log)
+	if err != nil {
+		return err
+	}
+	defer limits.Close()
 	links, err := notifiers.NewLinks(key, cfg.PublicURL, cfg.ReportTTL)
 	if err != nil {
 		return err
@@ -304,7 +311,7 @@ func (a *app) run(ctx context.Context) error {
 		Concurrency: cfg.DeliveryWorkers, AckWait: cfg.DeliveryAckWait, MaxAckPending: cfg.MaxAckPending,
 		Dispatcher: &notifiers.Dispatcher{
 			Notifiers: a.notifiers, Sent: sent, Log: log,
-			Record: record, MaxAge: cfg.DeliveryMaxAge,
+			Record: record, MaxAge: cfg.DeliveryMaxAge, Limits: limits,
 			GiveUp: subscribers.UndeliveredToDLQ(js, subj, metrics),
 		},
 	}

@@ -108,6 +108,16 @@ type fakeTwilio struct {
 	hang chan struct{}
 	// failUntil, when set, answers 503 to every request before it.
 	failUntil time.Time
+	// tooMany is how many requests, from the next, get Twilio's 429 with Retry-After 3.
+	tooMany int
+	// log is every request that reached the messages API, in order of arrival.
+	log []twilioRequest
+}
+
+// twilioRequest is one request as the fake Twilio saw it.
+type twilioRequest struct {
+	at     time.Time
+	status int
 }
 
 func newFakeTwilio(t *testing.T) *fakeTwilio {
@@ -127,6 +137,16 @@ func newFakeTwilio(t *testing.T) *fakeTwilio {
 		f.mu.Lock()
 		hang := f.hang
 		f.requests++
+		if f.tooMany > 0 {
+			f.tooMany--
+			f.log = append(f.log, twilioRequest{time.Now(), http.StatusTooManyRequests})
+			f.mu.Unlock()
+			w.Header().Set("Retry-After", "3")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = io.WriteString(w, `{"code":20429,"message":"Too Many Requests","more_info":"https://www.twilio.com/docs/errors/20429","status":429}`)
+			return
+		}
 		if hang != nil {
 			f.mu.Unlock()
 			select {
@@ -142,6 +162,7 @@ func newFakeTwilio(t *testing.T) *fakeTwilio {
 			return
 		}
 		f.msgs = append(f.msgs, r.PostForm)
+		f.log = append(f.log, twilioRequest{time.Now(), http.StatusCreated})
 		n := len(f.msgs)
 		f.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
@@ -166,7 +187,8 @@ type fakeSlack struct {
 	refuse    string
 	mu        sync.Mutex
 	msgs      []map[string]string
-	responses []string // bodies posted to response_url
+	at        []time.Time // when each of msgs arrived
+	responses []string    // bodies posted to response_url
 }
 
 func newFakeSlack(t *testing.T) *fakeSlack {
@@ -216,6 +238,7 @@ func newFakeSlack(t *testing.T) *fakeSlack {
 		}
 		f.mu.Lock()
 		f.msgs = append(f.msgs, got)
+		f.at = append(f.at, time.Now())
 		n := len(f.msgs)
 		f.mu.Unlock()
 		fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":"1700000000.%06d"}`, got["channel"], n)
@@ -252,6 +275,8 @@ type env struct {
 	logs     *syncBuffer
 	nc       *nats.Conn
 	js       jetstream.JetStream
+	// limitMetrics are the metrics of each fleetInstance's Limits.
+	limitMetrics []*subscribers.Metrics
 }
 
 type syncBuffer struct {

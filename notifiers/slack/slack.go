@@ -8,11 +8,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
-	"golang.org/x/time/rate"
 
 	"github.com/cardwatch/cardwatch/notifiers"
 	"github.com/cardwatch/cardwatch/rules"
@@ -63,35 +61,28 @@ func (c Config) GoString() string { return c.String() }
 // Notifier posts alerts to Slack. It is safe for concurrent use.
 type Notifier struct {
 	api *slack.Client // a pointer: printing a Notifier shows an address, not the token
-
-	mu    sync.Mutex
-	paces map[string]*rate.Limiter // per channel or user id
 }
+
+// RateChannel is the name of the per-channel rate in metrics.
+const RateChannel = "slack_channel"
 
 // perChannel is Slack's rate for posting to one channel: about one message a second,
 // with short bursts.
 const perChannel, perChannelBurst = 1, 3
 
-// pace makes a send to one channel wait its turn, so that a burst of alerts to one
-// channel is queued rather than refused.
-func (n *Notifier) pace(ctx context.Context, to string) error {
-	n.mu.Lock()
-	if n.paces == nil {
-		n.paces = map[string]*rate.Limiter{}
-	}
-	l, ok := n.paces[to]
-	if !ok {
-		if len(n.paces) > 100_000 {
-			clear(n.paces) // bounded memory; a fresh allowance is harmless
-		}
-		l = rate.NewLimiter(perChannel, perChannelBurst)
-		n.paces[to] = l
-	}
-	n.mu.Unlock()
-	return notifiers.Pace(ctx, l, "slack: the channel")
-}
+var (
+	_ notifiers.Notifier = (*Notifier)(nil)
+	_ notifiers.Limited  = (*Notifier)(nil)
+)
 
-var _ notifiers.Notifier = (*Notifier)(nil)
+// Rates is Slack's pace for the channel or user the alert goes to, so that a burst of
+// alerts to one channel is queued rather than refused.
+func (n *Notifier) Rates(m notifiers.Message) []notifiers.Rate {
+	if m.Cardholder == nil {
+		return nil
+	}
+	return []notifiers.Rate{{Name: RateChannel, Key: m.Cardholder.Notify.Slack, Limit: perChannel, Burst: perChannelBurst}}
+}
 
 // New checks the settings and builds the notifier.
 func New(cfg Config) (*Notifier, error) {
@@ -130,9 +121,6 @@ func (n *Notifier) Send(ctx context.Context, m notifiers.Message) (notifiers.Rec
 		return notifiers.Receipt{}, notifiers.Permanent(errors.New("slack: the cardholder has no Slack id"))
 	}
 	to := m.Cardholder.Notify.Slack
-	if err := n.pace(ctx, to); err != nil {
-		return notifiers.Receipt{}, err
-	}
 	channel, ts, err := n.api.PostMessageContext(ctx, to,
 		slack.MsgOptionText(Text(m), false), // Text escapes what needs it, and only that
 		slack.MsgOptionBlocks(Blocks(m)...),

@@ -232,3 +232,17 @@ func TestPrintingHidesTheToken(t *testing.T) {
 		t.Errorf("printed: %s", s)
 	}
 }
+
+// TestRatesArePerChannel checks that Slack's pace is counted per channel or user: one
+// message a second, in bursts of three.
+func TestRatesArePerChannel(t *testing.T) {
+	n, err := New(Config{BotToken: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := message("foreign_three_reasons")
+	want := []notifiers.Rate{{Name: RateChannel, Key: m.Cardholder.Notify.Slack, Limit: 1, Burst: 3}}
+	if got := n.Rates(m); !reflect.DeepEqual(got, want) {
+		t.Errorf("Rates = %+v, want %+v", got, want)
+	}
+}

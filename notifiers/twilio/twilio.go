@@ -13,7 +13,6 @@ import (
 
 	"github.com/twilio/twilio-go/client"
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
-	"golang.org/x/time/rate"
 
 	"github.com/cardwatch/cardwatch/notifiers"
 	"github.com/cardwatch/cardwatch/rules"
@@ -40,7 +39,8 @@ type Config struct {
 	// to its query, "?alert=al_...&bank=acme", so that a receipt names its alert.
 	StatusCallback string
 	// MPS is how many messages a second the account may send (Twilio queues past its
-	// limit and then refuses); sends beyond it wait their turn. Zero means no pacing.
+	// limit and then refuses), for the whole fleet: the Dispatcher keeps to it through
+	// its Limits (see Rates), and sends beyond it wait their turn. Zero means no pacing.
 	MPS float64
 	// HTTPClient is the client to send with; its Timeout, 10s when zero, bounds one send.
 	HTTPClient *http.Client
@@ -107,7 +107,7 @@ func (c Config) GoString() string { return c.String() }
 
 // Notifier sends alerts by SMS through Twilio. It is safe for concurrent use.
 type Notifier struct {
-	pace      *rate.Limiter // nil: no pacing
+	mps       float64 // 0: no pacing
 	sid, from string
 	callback  *url.URL // nil: no status callbacks
 	// creds is a pointer so that printing a Notifier shows an address, not the token.
@@ -119,7 +119,10 @@ type Notifier struct {
 	errTimeout error
 }
 
-var _ notifiers.Notifier = (*Notifier)(nil)
+var (
+	_ notifiers.Notifier = (*Notifier)(nil)
+	_ notifiers.Limited  = (*Notifier)(nil)
+)
 
 // New checks the settings and builds the notifier.
 func New(cfg Config) (*Notifier, error) {
@@ -131,15 +134,13 @@ func New(cfg Config) (*Notifier, error) {
 	}
 	api, _ := url.Parse(cfg.APIURL) // checked by Validate
 	n := &Notifier{
+		mps:       cfg.MPS,
 		sid:       cfg.AccountSID,
 		from:      cfg.From,
 		creds:     client.NewCredentials(cfg.AccountSID, cfg.AuthToken),
 		api:       api,
 		transport: http.DefaultTransport,
 		timeout:   DefaultTimeout,
-	}
-	if cfg.MPS > 0 {
-		n.pace = rate.NewLimiter(rate.Limit(cfg.MPS), 1)
 	}
 	if cfg.HTTPClient != nil {
 		n.httpClient = *cfg.HTTPClient
@@ -167,6 +168,19 @@ func (n *Notifier) Channel() string { return "sms" }
 // Wants reports whether the cardholder gave a phone number.
 func (n *Notifier) Wants(h *rules.Cardholder) bool { return h != nil && h.Notify.SMS != "" }
 
+// RateAccount is the name of the account's rate, CARDWATCH_TWILIO_MPS, in metrics.
+const RateAccount = "sms_account"
+
+// Rates is the account's messages a second (MPS), with no burst: Twilio queues what
+// comes faster and refuses once its queue is full, and an alert queued behind a burst is
+// late. Every send counts against the one account, whoever it goes to.
+func (n *Notifier) Rates(notifiers.Message) []notifiers.Rate {
+	if n.mps <= 0 {
+		return nil
+	}
+	return []notifiers.Rate{{Name: RateAccount, Key: "account", Limit: n.mps, Burst: 1}}
+}
+
 // Send texts the alert to the cardholder's phone and returns the message SID.
 //
 // twilio-go's requests take no context, so each Send gives twilio-go a client of its
@@ -175,11 +189,6 @@ func (n *Notifier) Wants(h *rules.Cardholder) bool { return h != nil && h.Notify
 func (n *Notifier) Send(ctx context.Context, m notifiers.Message) (notifiers.Receipt, error) {
 	if m.Alert == nil || !n.Wants(m.Cardholder) {
 		return notifiers.Receipt{}, notifiers.Permanent(errors.New("twilio: the cardholder has no SMS number"))
-	}
-	if n.pace != nil {
-		if err := notifiers.Pace(ctx, n.pace, "twilio: the account (CARDWATCH_TWILIO_MPS)"); err != nil {
-			return notifiers.Receipt{}, err
-		}
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, n.timeout, n.errTimeout)
 	defer cancel()

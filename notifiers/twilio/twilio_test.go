@@ -350,26 +350,24 @@ func TestPrintingHidesTheToken(t *testing.T) {
 	}
 }
 
-// TestSendPacesToMPS checks that sends over the account's rate wait their turn rather
-// than fail: the provider sees them spread out, and every one is accepted. Only a lower
-// bound on the spread is asserted, which a slow machine cannot break.
-func TestSendPacesToMPS(t *testing.T) {
-	m := testMessage()
-	srv := fakeTwilio(t, wantForm(m), answer{status: http.StatusCreated, body: accepted})
-	cfg := config(srv.URL)
+// TestRatesAreTheAccountsMPS checks that the account's rate is what the Dispatcher paces
+// every SMS by, with no burst, and that MPS 0 means no pacing.
+func TestRatesAreTheAccountsMPS(t *testing.T) {
+	cfg := config(DefaultAPIURL)
 	cfg.MPS = 20
 	n, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	for i := range 5 {
-		if _, err := n.Send(context.Background(), m); err != nil {
-			t.Fatalf("send %d: %v", i, err)
-		}
+	want := []notifiers.Rate{{Name: RateAccount, Key: "account", Limit: 20, Burst: 1}}
+	if got := n.Rates(testMessage()); !reflect.DeepEqual(got, want) {
+		t.Errorf("Rates = %+v, want %+v", got, want)
 	}
-	// At 20 a second with a burst of one, five sends span at least four intervals.
-	if took := time.Since(start); took < 4*50*time.Millisecond-10*time.Millisecond {
-		t.Errorf("5 sends at 20 MPS took %v: not paced", took)
+	cfg.MPS = 0
+	if n, err = New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Rates(testMessage()); len(got) != 0 {
+		t.Errorf("MPS 0: Rates = %+v, want none", got)
 	}
 }
