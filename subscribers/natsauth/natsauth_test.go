@@ -735,3 +735,25 @@ func TestProvisionRefuses(t *testing.T) {
 		t.Errorf("a bad creds file: %v", err)
 	}
 }
+
+func TestAnotherPrefix(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "auth")
+	if _, err := Provision(Config{Dir: dir, Prefix: "cw.eu", Banks: []string{"acme"}}); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, filepath.Join(dir, AuthConfFile))
+	cw := connect(t, s, filepath.Join(dir, "cardwatch.creds"))
+	acme := connect(t, s, filepath.Join(dir, "acme.creds"))
+	if err := subscribers.EnsureStreams(ctx, cw.js, subscribers.Subjects{Prefix: "cw.eu"}, subscribers.StoreConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	publishAck(t, acme, "cw.eu.txn.acme.tok_1", "txn", subscribers.StreamTxn)
+	alerts := subscribe(t, acme, "cw.eu.alerts.acme")
+	publishAck(t, cw, "cw.eu.alerts.acme", "alert", subscribers.StreamAlerts)
+	alerts.waitFor(t, "alert")
+	if err := acme.Publish("cardwatch.txn.acme.tok_1", []byte("txn")); err != nil {
+		t.Fatal(err)
+	}
+	acme.permissionViolation(t, "cardwatch.txn.acme.tok_1")
+}
