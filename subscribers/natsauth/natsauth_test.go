@@ -34,7 +34,8 @@ func provision(t *testing.T, dir string, banks ...string) Report {
 }
 
 // startServer starts nats-server from a config that includes authConf, the way an
-// operator's config does, with JetStream on a temporary store.
+// operator's config does, with JetStream on a temporary store. NATSAUTH_LOG=1 shows the
+// server's log, which says why it refused an account or an import.
 func startServer(t *testing.T, authConf string) *server.Server {
 	t.Helper()
 	confDir := t.TempDir()
