@@ -6,6 +6,7 @@
 //	cardwatch rules check FILE                   validate a rules file
 //	cardwatch rules test --rules FILE EVENT.json dry run of the rules on one event
 //	cardwatch bench                              backlog throughput against the raw ceiling
+//	cardwatch healthcheck [-ready]               exit 0 when this host's cardwatch is healthy (for containers)
 package main
 
 import (
@@ -28,6 +29,7 @@ Usage:
   cardwatch rules check FILE                    validate a rules file; every error with its line
   cardwatch rules test --rules FILE EVENT.json  which rules fire for that event, and why (changes nothing)
   cardwatch bench [-n N] [-cardholders K]       load: drain a backlog, against the raw JetStream ceiling
+  cardwatch healthcheck [-ready]                exit 0 when this host's cardwatch answers /healthz (/readyz)
 
 Settings come from CARDWATCH_* environment variables; see README.md.
 `
@@ -49,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return rulesCmd(args[1:], stdout, stderr)
 	case "bench":
 		return benchCmd(ctx, args[1:], stdout, stderr)
+	case "healthcheck":
+		return healthcheckCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
