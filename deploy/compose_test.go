@@ -157,6 +157,13 @@ func TestCompose(t *testing.T) {
 		if svc.StopGracePeriod == nil || time.Duration(*svc.StopGracePeriod) <= shutdown {
 			t.Errorf("%s: stop_grace_period %v not above CARDWATCH_SHUTDOWN_TIMEOUT %s", name, svc.StopGracePeriod, shutdown)
 		}
+		vars := map[string]string{}
+		for k, v := range svc.Environment {
+			if v != nil {
+				vars[k] = *v
+			}
+		}
+		checkEnvNamesAreRead(t, vars)
 		if !svc.ReadOnly {
 			t.Errorf("%s: root filesystem not read-only", name)
 		}
