@@ -7,6 +7,7 @@
 //	cardwatch rules test --rules FILE EVENT.json dry run of the rules on one event
 //	cardwatch bench                              backlog throughput against the raw ceiling
 //	cardwatch nats-auth --banks B,... --out DIR  NATS accounts: one per bank, and cardwatch's
+//	cardwatch healthcheck [-ready]               exit 0 when this host's cardwatch is healthy (for containers)
 package main
 
 import (
@@ -30,6 +31,7 @@ Usage:
   cardwatch rules test --rules FILE EVENT.json  which rules fire for that event, and why (changes nothing)
   cardwatch bench [-n N] [-cardholders K]       load: drain a backlog, against the raw JetStream ceiling
   cardwatch nats-auth --banks B,B --out DIR     NATS auth: an account per bank, seeing only its own subjects
+  cardwatch healthcheck [-ready]                exit 0 when this host's cardwatch answers /healthz (/readyz)
 
 Settings come from CARDWATCH_* environment variables; see README.md.
 `
@@ -53,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return benchCmd(ctx, args[1:], stdout, stderr)
 	case "nats-auth":
 		return natsAuthCmd(args[1:], stdout, stderr)
+	case "healthcheck":
+		return healthcheckCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
