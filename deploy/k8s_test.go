@@ -314,8 +314,6 @@ func derefMode(m *int32) int32 {
 	return *m
 }
 
-// pendingSettings are read by code that another branch adds (the fleet issue).
-var pendingSettings = map[string]bool{"CARDWATCH_PARTITIONS": true}
 
 // checkEnvNamesAreRead fails on a CARDWATCH_ variable that no envconfig tag in the
 // module reads: a misspelt setting would otherwise be ignored without a word.
@@ -344,7 +342,7 @@ func checkEnvNamesAreRead(t *testing.T, envs map[string]string) {
 	})
 	must(t, err)
 	for name := range envs {
-		if strings.HasPrefix(name, "CARDWATCH_") && !read[name] && !pendingSettings[name] {
+		if strings.HasPrefix(name, "CARDWATCH_") && !read[name] {
 			t.Errorf("%s is set, but cardwatch reads no such setting", name)
 		}
 	}

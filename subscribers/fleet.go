@@ -356,7 +356,7 @@ func (f *Fleet) claim(ctx context.Context, unit string, seen claim) bool {
 		rev, err = f.kv.Update(ctx, "claim."+unit, v, seen.rev)
 	}
 	if err != nil {
-		if !errors.Is(err, jetstream.ErrKeyExists) {
+		if !isRevisionConflict(err) {
 			f.log.Warn("could not claim a partition", "unit", unit, "err", err)
 		}
 		return false
@@ -378,7 +378,7 @@ func (f *Fleet) release(ctx context.Context, unit string) {
 		return
 	}
 	v, _ := json.Marshal(claim{})
-	if _, err := f.kv.Update(ctx, "claim."+unit, v, c.rev); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+	if _, err := f.kv.Update(ctx, "claim."+unit, v, c.rev); err != nil && !isRevisionConflict(err) {
 		f.log.Warn("could not give back a partition; others take it once this instance is gone", "unit", unit, "err", err)
 	}
 }

@@ -249,17 +249,13 @@ func (l *Limits) Pause(ctx context.Context, ch string, until time.Time) error {
 		if err == nil {
 			return nil
 		}
-		if !conflict(err) {
+		if !isRevisionConflict(err) {
 			return fmt.Errorf("pause %s: %w", ch, err)
 		}
 	}
 	return fmt.Errorf("pause %s: the bucket value kept changing", ch)
 }
 
-// conflict reports whether a KV write lost a revision check.
-func conflict(err error) bool {
-	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
-}
 
 // slotKey is the bucket key of a rate key: its name, and an HMAC of the key under the
 // signing key, since the key may be a cardholder's (a Slack user id) and the bucket is
@@ -328,7 +324,7 @@ func (l *Limits) Reserve(ctx context.Context, r notifiers.Rate, now time.Time, m
 			st.tat, st.rev = next, rev
 			return max(wait, 0), true, nil
 		}
-		if !conflict(err) {
+		if !isRevisionConflict(err) {
 			st.fresh = false
 			return 0, false, fmt.Errorf("rate %s: %w", r.Name, err)
 		}

@@ -277,6 +277,8 @@ type env struct {
 	js       jetstream.JetStream
 	// limitMetrics are the metrics of each fleetInstance's Limits.
 	limitMetrics []*subscribers.Metrics
+	// replicas, when set, is CARDWATCH_STREAM_REPLICAS of the instances started.
+	replicas int
 }
 
 type syncBuffer struct {
@@ -345,6 +347,9 @@ func (e *env) start() *running {
 	cfg.NatsURL, cfg.RulesFile, cfg.HTTPAddr = e.url, e.rules, "127.0.0.1:0"
 	cfg.SigningKey = Secret(strings.Repeat("s", 32))
 	cfg.Workers = 4
+	if e.replicas > 0 {
+		cfg.StreamReplicas = e.replicas
+	}
 	book, err := rules.Load(e.rules)
 	if err != nil {
 		t.Fatal(err)
