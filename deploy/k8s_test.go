@@ -314,7 +314,6 @@ func derefMode(m *int32) int32 {
 	return *m
 }
 
-
 // checkEnvNamesAreRead fails on a CARDWATCH_ variable that no envconfig tag in the
 // module reads: a misspelt setting would otherwise be ignored without a word.
 func checkEnvNamesAreRead(t *testing.T, envs map[string]string) {

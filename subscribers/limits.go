@@ -256,7 +256,6 @@ func (l *Limits) Pause(ctx context.Context, ch string, until time.Time) error {
 	return fmt.Errorf("pause %s: the bucket value kept changing", ch)
 }
 
-
 // slotKey is the bucket key of a rate key: its name, and an HMAC of the key under the
 // signing key, since the key may be a cardholder's (a Slack user id) and the bucket is
 // readable by whoever reads cardwatch's streams.
