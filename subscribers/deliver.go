@@ -58,7 +58,7 @@ type Deliverer struct {
 // Run delivers alerts until ctx ends, then lets the sends in hand finish.
 func (d *Deliverer) Run(ctx context.Context) error {
 	n := max(d.Concurrency, 1)
-	cons, err := d.JS.CreateOrUpdateConsumer(ctx, StreamAlerts, jetstream.ConsumerConfig{
+	cfg := jetstream.ConsumerConfig{
 		Durable:       d.Durable,
 		Description:   "cardwatch: alerts to cardholders",
 		FilterSubject: d.Subjects.all("alerts"),
@@ -70,31 +70,30 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		// this process holds is bounded by the pull below instead.
 		MaxAckPending: max(d.MaxAckPending, 4*n),
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		return fmt.Errorf("delivery consumer: %w", err)
+	}
+	create := func(ctx context.Context) (jetstream.Consumer, error) {
+		cons, err := d.JS.CreateOrUpdateConsumer(ctx, StreamAlerts, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("delivery consumer: %w", err)
+		}
+		return cons, nil
 	}
 	slots := make(chan struct{}, n)
 	var wg sync.WaitGroup
 	// The client asks for no more than it has workers, so a message does not wait
 	// here long enough to run out its AckWait (and Handle restarts that when it might).
-	cc, err := cons.Consume(func(msg jetstream.Msg) {
+	stop, err := consume(ctx, d.Log, "delivery consumer", create, func(msg jetstream.Msg) {
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
 			d.Handle(context.WithoutCancel(ctx), msg)
 		})
-	}, jetstream.PullMaxMessages(n), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-			d.Log.Warn("delivery consumer", "err", err)
-		}
-	}))
+	}, jetstream.PullMaxMessages(n))
 	if err != nil {
 		return fmt.Errorf("consume alerts: %w", err)
 	}
 	<-ctx.Done()
-	cc.Drain()
-	<-cc.Closed()
+	stop()
 	wg.Wait()
 	return nil
 }

@@ -310,6 +310,7 @@ func (f *Fleet) reconcile(ctx context.Context, units []string, running map[int]f
 			stopping.Go(func() {
 				stop()
 				f.release(ctx, unit)
+				f.log.Debug("handed a partition over", "unit", unit, "to", owners[unit])
 			})
 		case !isRunning && leased && owners[unit] == f.id:
 			how := ""
@@ -333,6 +334,7 @@ func (f *Fleet) reconcile(ctx context.Context, units []string, running map[int]f
 				continue
 			}
 			running[i] = s
+			f.log.Debug("working on a partition", "unit", unit, "how", how)
 			f.metrics.Takeovers.WithLabelValues(how).Inc()
 			if how == "dead" {
 				f.log.Warn("resumed a partition whose owner stopped answering", "unit", unit, "owner", c.Owner)

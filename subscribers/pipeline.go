@@ -123,7 +123,7 @@ func (p *Pipeline) consume(ctx context.Context, pt Partitioning, i int, queue *k
 	// The bound is the instance's: spread over the partitions, as one instance may own
 	// them all.
 	perPartition := max(p.MaxAckPending/pt.Partitions, workers, 16)
-	cons, err := p.JS.CreateOrUpdateConsumer(ctx, StreamTxn, jetstream.ConsumerConfig{
+	cfg := jetstream.ConsumerConfig{
 		Durable:       pt.Consumer(i),
 		Description:   fmt.Sprintf("cardwatch: transactions of partition %d of %d through the rules", i, pt.Partitions),
 		FilterSubject: pt.Filter(i),
@@ -131,24 +131,31 @@ func (p *Pipeline) consume(ctx context.Context, pt Partitioning, i int, queue *k
 		AckWait:       ackWait(p.AckWait),
 		MaxAckPending: perPartition,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("consumer of partition %d: %w", i, err)
 	}
-	// Transactions handed out and not acknowledged are those a previous owner had in
-	// hand when it stopped without finishing them (it died, or was cut off): have them
-	// again now rather than after their AckWait. Those past the ack floor that were
-	// acknowledged come again too; handling a transaction twice raises one alert.
-	if info, err := cons.Info(ctx); err != nil {
-		return nil, fmt.Errorf("consumer of partition %d: %w", i, err)
-	} else if info.NumAckPending > 0 {
-		if _, err := p.JS.ResetConsumer(ctx, StreamTxn, pt.Consumer(i)); err != nil {
-			return nil, fmt.Errorf("reset consumer of partition %d: %w", i, err)
+	create := func(ctx context.Context) (jetstream.Consumer, error) {
+		cons, err := p.JS.CreateOrUpdateConsumer(ctx, StreamTxn, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("consumer of partition %d: %w", i, err)
 		}
-		p.Log.Info("partition resumed where its last owner stopped", "partition", i, "in_hand", info.NumAckPending)
+		// Transactions handed out and not acknowledged are those a previous owner had
+		// in hand when it stopped without finishing them (it died, or was cut off):
+		// have them again now rather than after their AckWait. Those past the ack floor
+		// that were acknowledged come again too; handling a transaction twice raises
+		// one alert.
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("consumer of partition %d: %w", i, err)
+		}
+		if info.NumAckPending > 0 {
+			if _, err := p.JS.ResetConsumer(ctx, StreamTxn, pt.Consumer(i)); err != nil {
+				return nil, fmt.Errorf("reset consumer of partition %d: %w", i, err)
+			}
+			p.Log.Info("partition resumed where its last owner stopped", "partition", i, "in_hand", info.NumAckPending)
+		}
+		return cons, nil
 	}
 	var inHand sync.WaitGroup
-	cc, err := cons.Consume(func(msg jetstream.Msg) {
+	stop, err := consume(ctx, p.Log.With("partition", i), "transaction consumer", create, func(msg jetstream.Msg) {
 		if p.Fleet != nil && !p.Fleet.Leased() {
 			// Cut off from the fleet: another instance may have this partition by now.
 			// Left unacknowledged, the transaction is had again by whoever resumes.
@@ -167,17 +174,12 @@ func (p *Pipeline) consume(ctx context.Context, pt Partitioning, i int, queue *k
 		}
 		inHand.Add(1)
 		queue.push(card, txnWork{msg: msg, done: inHand.Done})
-	}, jetstream.PullMaxMessages(min(perPartition, 500)), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-			p.Log.Warn("transaction consumer", "partition", i, "err", err)
-		}
-	}))
+	}, jetstream.PullMaxMessages(min(perPartition, 500)))
 	if err != nil {
 		return nil, fmt.Errorf("consume partition %d: %w", i, err)
 	}
 	return func() {
-		cc.Drain()
-		<-cc.Closed()
+		stop()
 		inHand.Wait()
 	}, nil
 }
