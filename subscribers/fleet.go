@@ -56,8 +56,13 @@ type Fleet struct {
 	// zero); set them before Run.
 	Heartbeat, MemberTTL, Fence time.Duration
 
-	leaseUntil atomic.Int64 // unix nanoseconds: this instance may work until then
-	lapsed     atomic.Bool  // a worker found the lease run out
+	// epoch is when the fleet was opened; leaseUntil and selfSeen are durations since,
+	// so that they are read on the monotonic clock: a wall clock stepped by NTP must not
+	// stretch a lease.
+	epoch      time.Time
+	leaseUntil atomic.Int64 // this instance may work until then
+	selfSeen   atomic.Int64 // when its own heartbeat last came back through the watch
+	lapsed     atomic.Bool  // a worker found the lease run out: sticky until its units restart
 
 	mu      sync.Mutex
 	members map[string]time.Time // member → when its last heartbeat was seen here
@@ -100,7 +105,7 @@ func OpenFleet(ctx context.Context, js jetstream.JetStream, cfg StoreConfig, m *
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
 	id := memberToken(host) + "-" + hex.EncodeToString(suffix)
-	return &Fleet{kv: kv, id: id, log: log.With("member", id), metrics: m,
+	return &Fleet{kv: kv, id: id, log: log.With("member", id), metrics: m, epoch: time.Now(),
 		members: map[string]time.Time{}, claims: map[string]claim{}, changed: make(chan struct{}, 1)}, nil
 }
 
@@ -125,8 +130,12 @@ func (f *Fleet) ID() string { return f.id }
 // was stored less than a Fence ago. Workers check it before each item, so an instance
 // that was frozen (or cut off from NATS) does nothing once it wakes up, before it has
 // even heard that others took over.
+//
+// Once a worker has found the lease out, Leased stays false until the units have been
+// restarted, even if a heartbeat is stored again meanwhile: a card's transaction left
+// unhandled must not be overtaken by the next one of the same card.
 func (f *Fleet) Leased() bool {
-	if time.Now().UnixNano() < f.leaseUntil.Load() {
+	if !f.lapsed.Load() && f.leasedNow() {
 		return true
 	}
 	// Whatever the worker leaves unhandled now must be had again: the units it was on
@@ -135,14 +144,23 @@ func (f *Fleet) Leased() bool {
 	return false
 }
 
+// leasedNow reports whether this instance's last heartbeat was stored less than a
+// Fence ago.
+func (f *Fleet) leasedNow() bool { return f.since() < time.Duration(f.leaseUntil.Load()) }
+
+// since is the monotonic time since the fleet was opened.
+func (f *Fleet) since() time.Duration { return time.Since(f.epoch) }
+
 func (f *Fleet) timings() (hb, ttl, fence time.Duration) {
 	return cmp.Or(f.Heartbeat, DefaultHeartbeat), cmp.Or(f.MemberTTL, DefaultMemberTTL), cmp.Or(f.Fence, DefaultFence)
 }
 
 // Start starts work on a unit (by its index in the units given to Run) and returns
 // how to stop it: stop stops taking new work and returns once what was in hand is
-// finished.
-type Start func(ctx context.Context, unit int) (stop func(), err error)
+// finished. resume is true when the unit's last worker may have left work unfinished
+// (it died, was cut off, or this instance's own lease ran out); false when it was given
+// back after finishing what it had in hand.
+type Start func(ctx context.Context, unit int, resume bool) (stop func(), err error)
 
 // Run takes part in the fleet until ctx ends: it works on the units the assignment gives
 // this instance, and hands them over when it changes. When ctx ends it finishes what
@@ -156,16 +174,28 @@ func (f *Fleet) Run(ctx context.Context, units []string, start Start) error {
 	}
 	defer func() { _ = w.Stop() }()
 	// The state as it is, before anything is decided on it.
+	var initial []jetstream.KeyValueEntry
+	var newest time.Time
 	for e := range w.Updates() {
 		if e == nil {
 			break
 		}
-		f.observe(e, true)
+		initial = append(initial, e)
+		if e.Created().After(newest) {
+			newest = e.Created()
+		}
+	}
+	for _, e := range initial {
+		// A heartbeat stored before this instance looked is as old as it is, so that a
+		// member that died just before is not taken for alive for a whole TTL. Its age
+		// is measured against the newest entry, on the server's clock: this host's clock
+		// may be off the server's.
+		f.observe(e, newest.Sub(e.Created()))
 	}
 	go func() {
 		for e := range w.Updates() {
 			if e != nil {
-				f.observe(e, false)
+				f.observe(e, 0)
 			}
 		}
 	}()
@@ -218,29 +248,26 @@ func (f *Fleet) beat(ctx context.Context) {
 	}
 	// The lease runs from when the heartbeat was sent, not stored: the others' clocks
 	// start from when they saw it, which is later.
-	f.leaseUntil.Store(sent.Add(fence).UnixNano())
+	f.leaseUntil.Store(int64(sent.Sub(f.epoch) + fence))
 }
 
 var beatWarn = &rate.Sometimes{First: 1, Interval: 10 * time.Second}
 
-// observe records an update of the bucket.
-func (f *Fleet) observe(e jetstream.KeyValueEntry, initial bool) {
+// observe records an update of the bucket, age old when it is seen.
+func (f *Fleet) observe(e jetstream.KeyValueEntry, age time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	gone := e.Operation() != jetstream.KeyValuePut
 	switch key := e.Key(); {
 	case strings.HasPrefix(key, "member."):
 		id := strings.TrimPrefix(key, "member.")
-		seen := time.Now()
-		if initial && e.Created().Before(seen) {
-			// A heartbeat stored before this instance looked: as old as it is, so that
-			// a member that died just before is not taken for alive for a whole TTL.
-			seen = e.Created()
+		if id == f.id && !gone {
+			f.selfSeen.Store(int64(f.since()))
 		}
 		if gone {
 			delete(f.members, id)
 		} else {
-			f.members[id] = seen
+			f.members[id] = time.Now().Add(-age)
 		}
 	case strings.HasPrefix(key, "claim."):
 		unit := strings.TrimPrefix(key, "claim.")
@@ -280,6 +307,7 @@ func (f *Fleet) alive(now time.Time) []string {
 // reconcile starts the units this instance should work on and can claim, and stops
 // (and gives back) those it should not.
 func (f *Fleet) reconcile(ctx context.Context, units []string, running map[int]func(), start Start) {
+	hb, _, _ := f.timings()
 	now := time.Now()
 	f.mu.Lock()
 	alive := f.alive(now)
@@ -288,12 +316,17 @@ func (f *Fleet) reconcile(ctx context.Context, units []string, running map[int]f
 	f.mu.Unlock()
 	isAlive := func(id string) bool { _, ok := slices.BinarySearch(alive, id); return ok }
 
-	leased := f.Leased()
+	leased := f.leasedNow()
 	// A worker that found the lease out has left work undone: every unit restarts.
-	lapsed := f.lapsed.Swap(false)
+	lapsed := f.lapsed.Load()
 	if lapsed {
 		f.metrics.LeaseLapses.Inc()
 	}
+	// Members look dead to this instance when it stops hearing them, which is also what
+	// a stalled watch looks like. Only while its own heartbeats come back through the
+	// watch does it know that it would have heard theirs.
+	seen := time.Duration(f.selfSeen.Load())
+	fresh := seen != 0 && f.since()-seen < 2*hb
 	var stopping sync.WaitGroup
 	for i, unit := range units {
 		c := claims[unit]
@@ -312,14 +345,18 @@ func (f *Fleet) reconcile(ctx context.Context, units []string, running map[int]f
 				f.release(ctx, unit)
 				f.log.Debug("handed a partition over", "unit", unit, "to", owners[unit])
 			})
-		case !isRunning && leased && owners[unit] == f.id:
+		case !isRunning && c.Owner == f.id && owners[unit] != f.id && leased:
+			// A claim this instance holds without working on it: a give-back that failed,
+			// or a claim written in its name. Its owner by the assignment waits for it.
+			f.release(ctx, unit)
+		case !isRunning && leased && !lapsed && owners[unit] == f.id:
 			how := ""
 			switch {
 			case c.Owner == "":
 				how = "free"
 			case c.Owner == f.id:
 				how = "own"
-			case !isAlive(c.Owner):
+			case !isAlive(c.Owner) && fresh:
 				how = "dead"
 			default:
 				continue // its owner is alive and will give it back
@@ -327,7 +364,7 @@ func (f *Fleet) reconcile(ctx context.Context, units []string, running map[int]f
 			if !f.claim(ctx, unit, c) {
 				continue
 			}
-			s, err := start(ctx, i)
+			s, err := start(ctx, i, how != "free")
 			if err != nil {
 				f.log.Error("could not start work on a partition; will retry", "unit", unit, "err", err)
 				f.release(ctx, unit)
@@ -342,8 +379,40 @@ func (f *Fleet) reconcile(ctx context.Context, units []string, running map[int]f
 		}
 	}
 	stopping.Wait()
+	if lapsed {
+		// Every unit it was on has stopped: what it left is had again from the
+		// acknowledged point once they start again.
+		f.lapsed.Store(false)
+	}
+	if fresh && len(alive) > 0 && alive[0] == f.id {
+		f.forget(ctx, now)
+	}
 	f.metrics.FleetMembers.Set(float64(len(alive)))
 	f.metrics.PartitionsOwned.Set(float64(len(running)))
+}
+
+// staleMember is how long a member's heartbeat key stays after its last heartbeat:
+// an instance killed never deletes its own.
+const staleMember = time.Minute
+
+// forget purges the heartbeat keys of members gone for staleMember, so that the bucket
+// does not keep one for every instance that ever ran. One member does it: the first
+// of those alive.
+func (f *Fleet) forget(ctx context.Context, now time.Time) {
+	f.mu.Lock()
+	var stale []string
+	for id, seen := range f.members {
+		if now.Sub(seen) > staleMember {
+			stale = append(stale, id)
+		}
+	}
+	f.mu.Unlock()
+	for _, id := range stale {
+		if err := f.kv.Purge(ctx, "member."+id); err != nil {
+			f.log.Debug("could not purge a gone member's heartbeat", "gone", id, "err", err)
+			return
+		}
+	}
 }
 
 // claim takes a unit by compare-and-set on the claim seen; false when another instance

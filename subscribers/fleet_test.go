@@ -69,7 +69,7 @@ type unitLog struct {
 }
 
 func (l *unitLog) start(member string) Start {
-	return func(_ context.Context, unit int) (func(), error) {
+	return func(_ context.Context, unit int, _ bool) (func(), error) {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		if other, ok := l.active[unit]; ok {
@@ -183,4 +183,100 @@ func TestFleetHandsOverAndFailsOver(t *testing.T) {
 		t.Errorf("failover took %v, want at most 3s", failover)
 	}
 	t.Logf("handover %v, failover of %d units %v", handover, held, failover)
+}
+
+// TestFleetJudgesDeathOnlyOnAFreshView drives one member's reconcile by hand: a member
+// that looks dead is taken over only while this member's own heartbeats come back
+// through its watch (a stalled watch makes every other member look dead), the take-over
+// says the units must be resumed, a claim held in this member's name for a unit that is
+// another's is given back, and a lapsed lease stays lapsed until the units restart.
+func TestFleetJudgesDeathOnlyOnAFreshView(t *testing.T) {
+	ns, err := StartEmbedded(EmbeddedConfig{Addr: "127.0.0.1:0", DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	ctx := context.Background()
+	f, _ := newFleetMember(t, ns.ClientURL())
+	units := Partitioning{Subjects: Subjects{Prefix: "cardwatch"}, Partitions: 4}.Units()
+
+	// A member last heard 3 s ago, a TTL and more, holding every unit.
+	const dead = "gone-00000000"
+	f.members[dead] = time.Now().Add(-3 * time.Second)
+	for _, u := range units {
+		v := fmt.Appendf(nil, `{"owner":%q}`, dead)
+		rev, err := f.kv.Create(ctx, "claim."+u, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.claims[u] = claim{Owner: dead, rev: rev}
+	}
+	f.beat(ctx)
+	if !f.Leased() {
+		t.Fatal("no lease after a stored heartbeat")
+	}
+	resumed := map[int]bool{}
+	start := func(_ context.Context, unit int, resume bool) (func(), error) {
+		resumed[unit] = resume
+		return func() {}, nil
+	}
+	running := map[int]func(){}
+	f.reconcile(ctx, units, running, start)
+	if len(running) != 0 {
+		t.Fatalf("took %d units of a member that only looks dead: this member's own heartbeat never came back", len(running))
+	}
+
+	// Its own heartbeat seen just now: the view is fresh, the member is dead.
+	f.selfSeen.Store(int64(f.since()))
+	f.reconcile(ctx, units, running, start)
+	if len(running) != len(units) {
+		t.Fatalf("took %d of %d units of a dead member on a fresh view", len(running), len(units))
+	}
+	for u, r := range resumed {
+		if !r {
+			t.Errorf("unit %d taken from a dead member without resuming what it held", u)
+		}
+	}
+
+	// A lapse: Leased stays false though the lease is renewed, until the units restart.
+	f.leaseUntil.Store(0)
+	if f.Leased() {
+		t.Fatal("leased with the lease run out")
+	}
+	f.beat(ctx)
+	if f.Leased() {
+		t.Fatal("leased again before the units restarted after a lapse")
+	}
+	f.reconcile(ctx, units, running, start)
+	if len(running) != 0 || !f.Leased() {
+		t.Fatalf("after a lapse: %d units still running, leased %v; want all stopped and the lease back", len(running), f.Leased())
+	}
+
+	// A claim in this member's name on a unit another live member is given: released.
+	const other = "zzzz-live"
+	f.members[other] = time.Now()
+	f.selfSeen.Store(int64(f.since()))
+	owners := assign(units, []string{f.id, other})
+	var theirs string
+	for _, u := range units {
+		if owners[u] == other {
+			theirs = u
+			break
+		}
+	}
+	if theirs == "" {
+		t.Fatal("the assignment gave the other member nothing")
+	}
+	e, err := f.kv.Get(ctx, "claim."+theirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.claims[theirs] = claim{Owner: f.id, rev: e.Revision()}
+	f.reconcile(ctx, units, map[int]func(){}, start)
+	if e, err = f.kv.Get(ctx, "claim."+theirs); err != nil {
+		t.Fatal(err)
+	}
+	if string(e.Value()) != `{"owner":""}` {
+		t.Errorf("claim of a unit assigned to another member is %s, want it given back", e.Value())
+	}
 }

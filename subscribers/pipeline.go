@@ -77,6 +77,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		wg.Go(func() {
 			queue.run(func(w txnWork) {
 				defer w.done()
+				if p.Fleet != nil && !p.Fleet.Leased() {
+					// Queued before this instance was cut off: left unacknowledged, it is
+					// had again, in order, by whoever resumes the partition.
+					return
+				}
 				p.Handle(context.WithoutCancel(ctx), w.msg)
 			})
 		})
@@ -85,13 +90,15 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		queue.close()
 		wg.Wait()
 	}()
-	start := func(ctx context.Context, i int) (func(), error) { return p.consume(ctx, pt, i, queue) }
+	start := func(ctx context.Context, i int, resume bool) (func(), error) {
+		return p.consume(ctx, pt, i, resume, queue)
+	}
 	if p.Fleet != nil {
 		return p.Fleet.Run(ctx, pt.Units(), start)
 	}
 	var stops []func()
 	for i := range pt.Partitions {
-		stop, err := start(ctx, i)
+		stop, err := start(ctx, i, true)
 		if err != nil {
 			for _, s := range stops {
 				s()
@@ -117,8 +124,9 @@ type txnWork struct {
 
 // consume starts work on partition i and returns how to stop it: the returned function
 // stops taking transactions and returns once those in hand are handled and
-// acknowledged, so that the next owner starts where this one finished.
-func (p *Pipeline) consume(ctx context.Context, pt Partitioning, i int, queue *keyedQueue[txnWork]) (func(), error) {
+// acknowledged, so that the next owner starts where this one finished. resume says
+// the last owner may have left transactions in hand (see Start).
+func (p *Pipeline) consume(ctx context.Context, pt Partitioning, i int, resume bool, queue *keyedQueue[txnWork]) (func(), error) {
 	workers := max(p.Workers, 1)
 	// The bound is the instance's: spread over the partitions, as one instance may own
 	// them all.
@@ -141,8 +149,14 @@ func (p *Pipeline) consume(ctx context.Context, pt Partitioning, i int, queue *k
 		// in hand when it stopped without finishing them (it died, or was cut off):
 		// have them again now rather than after their AckWait. Those past the ack floor
 		// that were acknowledged come again too; handling a transaction twice raises
-		// one alert.
+		// one alert. A partition given back gracefully was finished first, and its
+		// last acknowledgements may still be on their way: they are waited for, so
+		// that nothing is handled twice.
 		info, err := cons.Info(ctx)
+		for wait := time.Now().Add(handoverAcks); err == nil && !resume && info.NumAckPending > 0 && time.Now().Before(wait); {
+			time.Sleep(10 * time.Millisecond)
+			info, err = cons.Info(ctx)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("consumer of partition %d: %w", i, err)
 		}
@@ -183,6 +197,10 @@ func (p *Pipeline) consume(ctx context.Context, pt Partitioning, i int, queue *k
 		inHand.Wait()
 	}, nil
 }
+
+// handoverAcks is how long a partition given back waits for its last owner's
+// acknowledgements to reach the server before what is still unacknowledged is had again.
+const handoverAcks = 500 * time.Millisecond
 
 // cardOf is the card token of a transaction's subject (its last token): one card's
 // transactions are handled in order.
