@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -335,12 +337,17 @@ func ackWait(d time.Duration) time.Duration {
 }
 
 // WatchLag keeps the consumer lag gauge up to date for consumers of a stream until ctx
-// ends. Every instance reports every consumer: the lag of a partition is the fleet's,
-// whoever owns it.
+// ends; nil consumers means all of cardwatch's on the stream, as they are each time.
+// Every instance reports every consumer: the lag of a partition is the fleet's, whoever
+// owns it.
 func WatchLag(ctx context.Context, js jetstream.JetStream, stream string, consumers []string, m *Metrics, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	shown := map[string]bool{}
 	for {
+		if consumers == nil {
+			lagOfAll(ctx, js, stream, m, shown)
+		}
 		for _, consumer := range consumers {
 			if c, err := js.Consumer(ctx, stream, consumer); err == nil {
 				if info, err := c.Info(ctx); err == nil {
@@ -354,4 +361,32 @@ func WatchLag(ctx context.Context, js jetstream.JetStream, stream string, consum
 		case <-t.C:
 		}
 	}
+}
+
+// lagOfAll sets the lag of every cardwatch consumer of stream: the partitions' come and
+// go with the partition count. shown are those it set last time; the gone ones lose
+// their series.
+func lagOfAll(ctx context.Context, js jetstream.JetStream, stream string, m *Metrics, shown map[string]bool) {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return
+	}
+	list := s.ListConsumers(ctx)
+	now := map[string]bool{}
+	for info := range list.Info() {
+		if info.Name == legacyConsumer || strings.HasPrefix(info.Name, "cardwatch_") {
+			m.Pending.WithLabelValues(info.Name).Set(float64(info.NumPending))
+			now[info.Name] = true
+		}
+	}
+	if list.Err() != nil {
+		return
+	}
+	for name := range shown {
+		if !now[name] {
+			m.Pending.DeleteLabelValues(name)
+			delete(shown, name)
+		}
+	}
+	maps.Copy(shown, now)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -53,15 +54,6 @@ func (pt Partitioning) Consumer(p int) string {
 	return fmt.Sprintf("cardwatch_txn_%d_%d", pt.Partitions, p)
 }
 
-// Consumers are the durable consumers of every partition, in order.
-func (pt Partitioning) Consumers() []string {
-	out := make([]string, pt.Partitions)
-	for p := range out {
-		out[p] = pt.Consumer(p)
-	}
-	return out
-}
-
 // Unit is partition p's name in the fleet's assignment.
 func (pt Partitioning) Unit(p int) string { return fmt.Sprintf("txn.%d.%d", pt.Partitions, p) }
 
@@ -109,4 +101,131 @@ func StreamPartitioning(ctx context.Context, js jetstream.JetStream, subj Subjec
 		return Partitioning{}, ErrUnpartitioned
 	}
 	return Partitioning{Subjects: subj, Partitions: p}, nil
+}
+
+// legacyConsumer is the one consumer of a transaction stream made before cardwatch had
+// partitions: it took every transaction, as <prefix>.txn.<bank>.<card>.
+const legacyConsumer = "cardwatch"
+
+// txnSource is a durable consumer of the transaction stream that a unit of work
+// consumes: a partition of the current count, or one of an older count that is drained
+// before any current partition starts.
+type txnSource struct {
+	Unit, Durable, Filter, Description string
+	// Partitions is the count of the source's generation: the instance's bound on
+	// transactions in flight is spread over them.
+	Partitions int
+	// Older: the consumer is bound as it is (never made or changed), and deleted once
+	// nothing is left in it.
+	Older bool
+}
+
+// sources are the current partitions' consumers, in order.
+func (pt Partitioning) sources() []txnSource {
+	out := make([]txnSource, pt.Partitions)
+	for p := range out {
+		out[p] = txnSource{Unit: pt.Unit(p), Durable: pt.Consumer(p), Filter: pt.Filter(p), Partitions: pt.Partitions,
+			Description: fmt.Sprintf("cardwatch: transactions of partition %d of %d through the rules", p, pt.Partitions)}
+	}
+	return out
+}
+
+// olderConsumer reads a consumer's name: whether it is cardwatch's consumer of a
+// partition count other than current (or the one from before partitions), and the
+// count it belongs to (0 for the one from before partitions).
+func olderConsumer(name string, current int) (count int, older bool) {
+	if name == legacyConsumer {
+		return 0, true
+	}
+	rest, ok := strings.CutPrefix(name, "cardwatch_txn_")
+	if !ok {
+		return 0, false
+	}
+	n, p, ok := strings.Cut(rest, "_")
+	count, err := strconv.Atoi(n)
+	if _, perr := strconv.Atoi(p); !ok || err != nil || perr != nil || count == current {
+		return 0, false
+	}
+	return count, true
+}
+
+// olderSources are the consumers of earlier partition counts still on the transaction
+// stream: the transactions stored before the count changed, which are handled before
+// any stored after it, so that a card's transactions stay in order.
+func olderSources(ctx context.Context, js jetstream.JetStream, pt Partitioning) ([]txnSource, error) {
+	s, err := js.Stream(ctx, StreamTxn)
+	if err != nil {
+		return nil, fmt.Errorf("look up stream %s: %w", StreamTxn, err)
+	}
+	var out []txnSource
+	names := s.ConsumerNames(ctx)
+	for name := range names.Name() {
+		if count, ok := olderConsumer(name, pt.Partitions); ok {
+			out = append(out, txnSource{Unit: "drain." + name, Durable: name, Partitions: max(count, 1), Older: true,
+				Description: "cardwatch: transactions stored before the partition count changed"})
+		}
+	}
+	if err := names.Err(); err != nil {
+		return nil, fmt.Errorf("list consumers of %s: %w", StreamTxn, err)
+	}
+	slices.SortFunc(out, func(a, b txnSource) int { return strings.Compare(a.Durable, b.Durable) })
+	return out, nil
+}
+
+// ErrStillDraining is returned by SetPartitions while transactions stored under an
+// earlier partition count are still being handled.
+var ErrStillDraining = errors.New("the fleet is still handling transactions stored before the last change of the partition count; change it again once `cardwatch partitions` lists no older partitions")
+
+// SetPartitions changes the transaction stream's partition count to n and returns the
+// count it had (0: none). Transactions stored from then on go to the new partitions;
+// those stored before stay where they are, with their consumers, and every instance
+// (which checks the stream every second) handles them first, deletes each older
+// consumer once it is empty, and only then starts on the new partitions: so a card's
+// transactions stay in order, none is lost, and no instance needs to restart. Every
+// consumer of the old count is made first, if missing, so that no stored transaction
+// is left without one.
+func SetPartitions(ctx context.Context, js jetstream.JetStream, subj Subjects, n int) (from int, err error) {
+	if n < 1 || n > MaxPartitions {
+		return 0, fmt.Errorf("partition count %d: want 1 to %d", n, MaxPartitions)
+	}
+	s, err := js.Stream(ctx, StreamTxn)
+	if err != nil {
+		return 0, fmt.Errorf("look up stream %s: %w", StreamTxn, err)
+	}
+	cfg := s.CachedInfo().Config
+	from = subj.partitionOf(cfg)
+	if from == n {
+		return from, nil
+	}
+	old, err := olderSources(ctx, js, Partitioning{Subjects: subj, Partitions: from})
+	if err != nil {
+		return from, err
+	}
+	if len(old) > 0 {
+		return from, ErrStillDraining
+	}
+	var keep []jetstream.ConsumerConfig
+	if from == 0 {
+		keep = append(keep, jetstream.ConsumerConfig{Durable: legacyConsumer, FilterSubject: subj.TxnAll()})
+	} else {
+		for _, src := range (Partitioning{Subjects: subj, Partitions: from}).sources() {
+			keep = append(keep, jetstream.ConsumerConfig{Durable: src.Durable, FilterSubject: src.Filter, Description: src.Description})
+		}
+	}
+	for _, cc := range keep {
+		if _, err := s.Consumer(ctx, cc.Durable); err == nil {
+			continue
+		} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return from, fmt.Errorf("look up consumer %s: %w", cc.Durable, err)
+		}
+		cc.AckPolicy, cc.DeliverPolicy, cc.AckWait = jetstream.AckExplicitPolicy, jetstream.DeliverAllPolicy, ackWait(0)
+		if _, err := s.CreateConsumer(ctx, cc); err != nil && !errors.Is(err, jetstream.ErrConsumerExists) {
+			return from, fmt.Errorf("make consumer %s for the transactions stored so far: %w", cc.Durable, err)
+		}
+	}
+	cfg.SubjectTransform = Partitioning{Subjects: subj, Partitions: n}.transform()
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		return from, fmt.Errorf("change the partition count of %s: %w", StreamTxn, err)
+	}
+	return from, nil
 }

@@ -65,11 +65,9 @@ func (p *Pipeline) now() time.Time {
 
 // Run consumes transactions until ctx ends, then finishes the ones in hand. With a
 // Fleet it works on the partitions the fleet gives this instance; without one, on all.
+// When the partition count changes (SetPartitions), it first handles what was stored
+// under the older count, then moves on to the new partitions, without a restart.
 func (p *Pipeline) Run(ctx context.Context) error {
-	pt, err := StreamPartitioning(ctx, p.JS, p.Subjects)
-	if err != nil {
-		return err
-	}
 	workers := max(p.Workers, 1)
 	queue := newKeyedQueue[txnWork]()
 	var wg sync.WaitGroup
@@ -90,29 +88,86 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		queue.close()
 		wg.Wait()
 	}()
+	for ctx.Err() == nil {
+		pt, err := StreamPartitioning(ctx, p.JS, p.Subjects)
+		if err != nil {
+			return err
+		}
+		srcs, err := olderSources(ctx, p.JS, pt)
+		if err != nil {
+			return err
+		}
+		// over reports whether this phase's sources are no longer the ones to work on.
+		over := func(ctx context.Context) bool {
+			now, err := StreamPartitioning(ctx, p.JS, p.Subjects)
+			return err == nil && now.Partitions != pt.Partitions
+		}
+		if len(srcs) > 0 {
+			p.Log.Info("handling the transactions stored before the partition count changed, before the new partitions", "older_consumers", len(srcs), "partitions", pt.Partitions)
+			over = func(ctx context.Context) bool {
+				left, err := olderSources(ctx, p.JS, pt)
+				return err == nil && len(left) == 0
+			}
+		} else {
+			srcs = pt.sources()
+		}
+		if err := p.phase(ctx, srcs, queue, over); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// generationCheck is how often a running pipeline looks for a change of the partition
+// count, or for the older partitions it drains to be empty.
+const generationCheck = time.Second
+
+// phase works on srcs (this instance's share of them, with a fleet) until ctx ends or
+// over says the sources have changed.
+func (p *Pipeline) phase(ctx context.Context, srcs []txnSource, queue *keyedQueue[txnWork], over func(context.Context) bool) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		t := time.NewTicker(generationCheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if over(ctx) {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
 	start := func(ctx context.Context, i int, resume bool) (func(), error) {
-		return p.consume(ctx, pt, i, resume, queue)
+		return p.consume(ctx, srcs[i], resume, queue)
 	}
 	if p.Fleet != nil {
-		return p.Fleet.Run(ctx, pt.Units(), start)
+		units := make([]string, len(srcs))
+		for i, src := range srcs {
+			units[i] = src.Unit
+		}
+		return p.Fleet.Run(ctx, units, start)
 	}
 	var stops []func()
-	for i := range pt.Partitions {
+	defer func() {
+		var sw sync.WaitGroup
+		for _, s := range stops {
+			sw.Go(s)
+		}
+		sw.Wait()
+	}()
+	for i := range srcs {
 		stop, err := start(ctx, i, true)
 		if err != nil {
-			for _, s := range stops {
-				s()
-			}
 			return err
 		}
 		stops = append(stops, stop)
 	}
 	<-ctx.Done()
-	var sw sync.WaitGroup
-	for _, s := range stops {
-		sw.Go(s)
-	}
-	sw.Wait()
 	return nil
 }
 
@@ -122,28 +177,35 @@ type txnWork struct {
 	done func()
 }
 
-// consume starts work on partition i and returns how to stop it: the returned function
+// consume starts work on a source and returns how to stop it: the returned function
 // stops taking transactions and returns once those in hand are handled and
 // acknowledged, so that the next owner starts where this one finished. resume says
 // the last owner may have left transactions in hand (see Start).
-func (p *Pipeline) consume(ctx context.Context, pt Partitioning, i int, resume bool, queue *keyedQueue[txnWork]) (func(), error) {
+func (p *Pipeline) consume(ctx context.Context, src txnSource, resume bool, queue *keyedQueue[txnWork]) (func(), error) {
 	workers := max(p.Workers, 1)
 	// The bound is the instance's: spread over the partitions, as one instance may own
 	// them all.
-	perPartition := max(p.MaxAckPending/pt.Partitions, workers, 16)
+	perPartition := max(p.MaxAckPending/src.Partitions, workers, 16)
 	cfg := jetstream.ConsumerConfig{
-		Durable:       pt.Consumer(i),
-		Description:   fmt.Sprintf("cardwatch: transactions of partition %d of %d through the rules", i, pt.Partitions),
-		FilterSubject: pt.Filter(i),
+		Durable:       src.Durable,
+		Description:   src.Description,
+		FilterSubject: src.Filter,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       ackWait(p.AckWait),
 		MaxAckPending: perPartition,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}
+	log := p.Log.With("consumer", src.Durable)
 	create := func(ctx context.Context) (jetstream.Consumer, error) {
-		cons, err := p.JS.CreateOrUpdateConsumer(ctx, StreamTxn, cfg)
+		var cons jetstream.Consumer
+		var err error
+		if src.Older {
+			cons, err = p.JS.Consumer(ctx, StreamTxn, src.Durable)
+		} else {
+			cons, err = p.JS.CreateOrUpdateConsumer(ctx, StreamTxn, cfg)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("consumer of partition %d: %w", i, err)
+			return nil, fmt.Errorf("consumer %s: %w", src.Durable, err)
 		}
 		// Transactions handed out and not acknowledged are those a previous owner had
 		// in hand when it stopped without finishing them (it died, or was cut off):
@@ -158,18 +220,24 @@ func (p *Pipeline) consume(ctx context.Context, pt Partitioning, i int, resume b
 			info, err = cons.Info(ctx)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("consumer of partition %d: %w", i, err)
+			return nil, fmt.Errorf("consumer %s: %w", src.Durable, err)
 		}
 		if info.NumAckPending > 0 {
-			if _, err := p.JS.ResetConsumer(ctx, StreamTxn, pt.Consumer(i)); err != nil {
-				return nil, fmt.Errorf("reset consumer of partition %d: %w", i, err)
+			if _, err := p.JS.ResetConsumer(ctx, StreamTxn, src.Durable); err != nil {
+				return nil, fmt.Errorf("reset consumer %s: %w", src.Durable, err)
 			}
-			p.Log.Info("partition resumed where its last owner stopped", "partition", i, "in_hand", info.NumAckPending)
+			log.Info("partition resumed where its last owner stopped", "in_hand", info.NumAckPending)
 		}
 		return cons, nil
 	}
+	if src.Older {
+		if _, err := p.JS.Consumer(ctx, StreamTxn, src.Durable); errors.Is(err, jetstream.ErrConsumerNotFound) {
+			// Emptied and deleted by its last owner, since this instance listed it.
+			return func() {}, nil
+		}
+	}
 	var inHand sync.WaitGroup
-	stop, err := consume(ctx, p.Log.With("partition", i), "transaction consumer", create, func(msg jetstream.Msg) {
+	stop, err := consume(ctx, log, "transaction consumer", create, func(msg jetstream.Msg) {
 		if p.Fleet != nil && !p.Fleet.Leased() {
 			// Cut off from the fleet: another instance may have this partition by now.
 			// Left unacknowledged, the transaction is had again by whoever resumes.
@@ -190,12 +258,60 @@ func (p *Pipeline) consume(ctx context.Context, pt Partitioning, i int, resume b
 		queue.push(card, txnWork{msg: msg, done: inHand.Done})
 	}, jetstream.PullMaxMessages(min(perPartition, 500)))
 	if err != nil {
-		return nil, fmt.Errorf("consume partition %d: %w", i, err)
+		return nil, fmt.Errorf("consume %s: %w", src.Durable, err)
 	}
-	return func() {
+	stopAll := func() {
 		stop()
 		inHand.Wait()
-	}, nil
+	}
+	if src.Older {
+		stopAll = p.drain(ctx, src, stopAll, log)
+	}
+	return stopAll, nil
+}
+
+// drain watches an older partition's consumer while it is consumed: once nothing is
+// left in it (no transaction pending, none in hand), it stops consuming and deletes the
+// consumer, which ends the older partition. It returns the stop to call instead of
+// stop.
+func (p *Pipeline) drain(ctx context.Context, src txnSource, stop func(), log *slog.Logger) func() {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(generationCheck / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+			}
+			cons, err := p.JS.Consumer(ctx, StreamTxn, src.Durable)
+			if err != nil {
+				continue
+			}
+			if info, err := cons.Info(ctx); err != nil || info.NumPending > 0 || info.NumAckPending > 0 {
+				continue
+			}
+			// Nothing pending and nothing handed out and unacknowledged: it is empty, and
+			// stays so, as the stream stores new transactions under the new count.
+			// Stopped before it is deleted, so that the deletion is not taken for a
+			// consumer lost.
+			stop()
+			if err := p.JS.DeleteConsumer(ctx, StreamTxn, src.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+				log.Warn("could not delete an emptied older partition's consumer", "err", err)
+				return
+			}
+			log.Info("older partition emptied and removed")
+			return
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(quit) })
+		<-done
+		stop()
+	}
 }
 
 // handoverAcks is how long a partition given back waits for its last owner's

@@ -293,7 +293,7 @@ func (a *app) run(ctx context.Context) error {
 		return err
 	}
 	if cfg.Partitions != 0 && cfg.Partitions != parts.Partitions {
-		log.Warn("CARDWATCH_PARTITIONS differs from the transaction stream's partition count, which is kept (see `cardwatch partitions`)",
+		log.Warn("CARDWATCH_PARTITIONS differs from the transaction stream's partition count, which is kept: it applies to a new stream; `cardwatch partitions set N` changes it",
 			"CARDWATCH_PARTITIONS", cfg.Partitions, "stream", parts.Partitions)
 	}
 	fleet, err := subscribers.OpenFleet(ctx, js, store, metrics, log)
@@ -326,7 +326,7 @@ func (a *app) run(ctx context.Context) error {
 			}
 		})
 	}
-	go subscribers.WatchLag(workCtx, js, subscribers.StreamTxn, parts.Consumers(), metrics, 2*time.Second)
+	go subscribers.WatchLag(workCtx, js, subscribers.StreamTxn, nil, metrics, 2*time.Second)
 	go subscribers.WatchLag(workCtx, js, subscribers.StreamAlerts, []string{deliver.Durable}, metrics, 2*time.Second)
 	log.Info("cardwatch ready", "http", a.httpURL, "cardholders", a.book.Len(), "known_merchants", known.Len(),
 		"member", fleet.ID(), "partitions", parts.Partitions,
