@@ -2,11 +2,13 @@ package subscribers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -228,4 +230,76 @@ func SetPartitions(ctx context.Context, js jetstream.JetStream, subj Subjects, n
 		return from, fmt.Errorf("change the partition count of %s: %w", StreamTxn, err)
 	}
 	return from, nil
+}
+
+// PartitionState is one consumer of the transaction stream as an operator sees it.
+type PartitionState struct {
+	// Unit and Consumer name the partition in the fleet and on the stream.
+	Unit, Consumer string
+	// Older: a partition of an earlier count, being emptied.
+	Older bool
+	// Pending are stored transactions not yet handed out; InHand those handed out and
+	// not yet acknowledged.
+	Pending, InHand uint64
+	// Owner is the member that works on it, empty when none does.
+	Owner string
+}
+
+// FleetState is the partitioning and who works on what, for `cardwatch partitions`.
+type FleetState struct {
+	// Partitions is the current count.
+	Partitions int
+	// Members are the instances' heartbeats, by member id, with their age.
+	Members map[string]time.Duration
+	// Units are the older partitions still being emptied, then the current ones.
+	Units []PartitionState
+}
+
+// DescribeFleet reads the partitioning, the consumers and the fleet's bucket.
+func DescribeFleet(ctx context.Context, js jetstream.JetStream, subj Subjects) (FleetState, error) {
+	pt, err := StreamPartitioning(ctx, js, subj)
+	if err != nil {
+		return FleetState{}, err
+	}
+	srcs, err := olderSources(ctx, js, pt)
+	if err != nil {
+		return FleetState{}, err
+	}
+	srcs = append(srcs, pt.sources()...)
+	st := FleetState{Partitions: pt.Partitions, Members: map[string]time.Duration{}}
+	claims := map[string]string{}
+	if kv, err := js.KeyValue(ctx, BucketFleet); err == nil {
+		keys, err := kv.ListKeys(ctx)
+		if err != nil {
+			return st, fmt.Errorf("list bucket %s: %w", BucketFleet, err)
+		}
+		for key := range keys.Keys() {
+			e, err := kv.Get(ctx, key)
+			if err != nil {
+				continue // gone since listed
+			}
+			if id, ok := strings.CutPrefix(key, "member."); ok {
+				st.Members[id] = time.Since(e.Created())
+			} else if unit, ok := strings.CutPrefix(key, "claim."); ok {
+				var c claim
+				if json.Unmarshal(e.Value(), &c) == nil {
+					claims[unit] = c.Owner
+				}
+			}
+		}
+	} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return st, fmt.Errorf("open bucket %s: %w", BucketFleet, err)
+	}
+	for _, src := range srcs {
+		ps := PartitionState{Unit: src.Unit, Consumer: src.Durable, Older: src.Older, Owner: claims[src.Unit]}
+		if c, err := js.Consumer(ctx, StreamTxn, src.Durable); err == nil {
+			if info, err := c.Info(ctx); err == nil {
+				ps.Pending, ps.InHand = info.NumPending, uint64(info.NumAckPending)
+			}
+		} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return st, fmt.Errorf("consumer %s: %w", src.Durable, err)
+		}
+		st.Units = append(st.Units, ps)
+	}
+	return st, nil
 }

@@ -32,6 +32,7 @@ Usage:
   cardwatch bench [-n N] [-cardholders K]       load: drain a backlog, against the raw JetStream ceiling
   cardwatch nats-auth --banks B,B --out DIR     NATS auth: an account per bank, seeing only its own subjects
   cardwatch healthcheck [-ready]                exit 0 when this host's cardwatch answers /healthz (/readyz)
+  cardwatch partitions [set N]                  the fleet's partitions and who works on them; change their count
 
 Settings come from CARDWATCH_* environment variables; see README.md.
 `
@@ -55,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return benchCmd(ctx, args[1:], stdout, stderr)
 	case "nats-auth":
 		return natsAuthCmd(args[1:], stdout, stderr)
+	case "partitions":
+		return partitionsCmd(ctx, args[1:], stdout, stderr)
 	case "healthcheck":
 		return healthcheckCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
