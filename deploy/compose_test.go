@@ -190,8 +190,15 @@ func TestCompose(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("Prometheus scrapes %v, want %v", got, want)
 	}
-	if c := p.Services["prometheus"].Configs; len(c) != 1 || p.Configs[c[0].Source].File != filepath.Join(mustGetwd(t), "prometheus", "prometheus.yml") {
-		t.Errorf("the prometheus service does not mount prometheus/prometheus.yml")
+	// Prometheus reads its config and the alert rules it names from one folder.
+	mounted := map[string]string{}
+	for _, c := range p.Services["prometheus"].Configs {
+		mounted[c.Target] = p.Configs[c.Source].File
+	}
+	for _, f := range []string{"prometheus.yml", "alerts.yml"} {
+		if mounted["/etc/prometheus/"+f] != filepath.Join(mustGetwd(t), "prometheus", f) {
+			t.Errorf("the prometheus service does not mount prometheus/%s as /etc/prometheus/%s (mounts %v)", f, f, mounted)
+		}
 	}
 
 	// Every file the project mounts is in the repository, except what nats-auth writes.
@@ -227,6 +234,12 @@ func prometheusTargets(t *testing.T, job string) []string {
 	}
 	if out, err := exec.Command(promtool, "check", "config", "--syntax-only", "prometheus/prometheus.yml").CombinedOutput(); err != nil {
 		t.Fatalf("promtool check config: %v\n%s", err, out)
+	}
+	// The alert rules it loads, with their unit tests: each alert fires when it should.
+	test := exec.Command(promtool, "test", "rules", "alerts_test.yml")
+	test.Dir = "prometheus"
+	if out, err := test.CombinedOutput(); err != nil {
+		t.Fatalf("promtool test rules: %v\n%s", err, out)
 	}
 	// promtool has validated the file; this reads only the targets, to compare.
 	raw, err := os.ReadFile("prometheus/prometheus.yml")

@@ -168,6 +168,7 @@ type Start func(ctx context.Context, unit int, resume bool) (stop func(), err er
 // units at once.
 func (f *Fleet) Run(ctx context.Context, units []string, start Start) error {
 	hb, _, _ := f.timings()
+	f.metrics.Partitions.Set(float64(len(units)))
 	w, err := f.kv.WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("watch bucket %s: %w", BucketFleet, err)

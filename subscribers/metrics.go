@@ -37,6 +37,10 @@ type Metrics struct {
 	// PartitionsOwned is how many partitions of the transaction stream this instance
 	// works on.
 	PartitionsOwned prometheus.Gauge
+	// Partitions is how many partitions the fleet works on now: the current count, or
+	// the older ones while they are emptied. Summed PartitionsOwned below it for long
+	// means partitions nobody works on.
+	Partitions prometheus.Gauge
 	// Takeovers counts partitions this instance started work on, by how it got them:
 	// "free" (given back by its last owner, or never owned), "own" (this instance's
 	// again after it had stopped), "dead" (its owner stopped answering).
@@ -135,6 +139,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		FleetMembers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cardwatch_fleet_members", Help: "cardwatch instances this one sees alive, itself included.",
 		}),
+		Partitions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cardwatch_partitions", Help: "Partitions the fleet works on now (the current count, or the older ones while they are emptied).",
+		}),
 		PartitionsOwned: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cardwatch_partitions_owned", Help: "Partitions of the transaction stream this instance works on.",
 		}),
@@ -167,7 +174,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.Transactions, m.Alerts, m.Deliveries, m.DLQ, m.Erased, m.Unsealed, m.RefusedAlerts, m.Reports, m.TxnToAlert, m.AlertToSent, m.Pending, m.RulesLoaded,
-			m.FleetMembers, m.PartitionsOwned, m.Takeovers, m.LeaseLapses,
+			m.FleetMembers, m.Partitions, m.PartitionsOwned, m.Takeovers, m.LeaseLapses,
 			m.Throttled, m.PausedSeconds, m.PausedUntil, m.PausesCapped, m.LimitOps)
 	}
 	return m
