@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cardwatch/cardwatch/rules"
 )
 
 func TestAssignIsBalancedAndMovesLittle(t *testing.T) {
@@ -278,5 +280,28 @@ func TestFleetJudgesDeathOnlyOnAFreshView(t *testing.T) {
 	}
 	if string(e.Value()) != `{"owner":""}` {
 		t.Errorf("claim of a unit assigned to another member is %s, want it given back", e.Value())
+	}
+}
+
+// TestPipelineWritesNothingOutOfLease: an instance whose lease ran out (frozen, or cut
+// off, while it held a transaction) stores no alert record, publishes no alert, and
+// neither acknowledges the transaction nor asks for it again: whoever resumes the
+// partition handles it.
+func TestPipelineWritesNothingOutOfLease(t *testing.T) {
+	p, js := newTestPipeline(t)
+	f, _ := newFleetMember(t, startTestServer(t))
+	p.Fleet = f // never beat: no lease
+	msg := &txnMsg{subject: "cardwatch.txn.acme.tok_1", data: []byte(pipelineTxn), delivered: 1}
+	if got := p.Handle(context.Background(), msg); got != OutcomeError {
+		t.Errorf("outcome %q out of lease, want %q", got, OutcomeError)
+	}
+	if msg.acked || msg.nakked {
+		t.Errorf("out of lease: acked %v, nakked %v; want neither", msg.acked, msg.nakked)
+	}
+	if n := alertsOnFeed(t, js); n != 0 {
+		t.Errorf("%d alerts published out of lease", n)
+	}
+	if _, _, err := p.Alerts.Get(context.Background(), rules.AlertID("acme", "t-1")); err == nil {
+		t.Errorf("an alert record stored out of lease")
 	}
 }

@@ -334,6 +334,11 @@ func (p *Pipeline) Handle(ctx context.Context, msg jetstream.Msg) string {
 // finish acknowledges a handled transaction, or asks for it again after a failure, and
 // counts it.
 func (p *Pipeline) finish(msg jetstream.Msg, outcome string, err error) string {
+	if errors.Is(err, errLeaseLost) {
+		// Neither acknowledged nor asked for again: the partition is restarted, or
+		// resumed by another instance, from the last acknowledged transaction.
+		return OutcomeError
+	}
 	if err != nil {
 		outcome = OutcomeError
 		// Never log the subject: it holds the card token.
@@ -411,6 +416,9 @@ func (p *Pipeline) judge(msg jetstream.Msg) *judgement {
 // act stores what a judgement calls for: the dead letter, the alert, the merchant
 // learned.
 func (p *Pipeline) act(ctx context.Context, j *judgement) (string, error) {
+	if err := p.fenced(); err != nil {
+		return "", err
+	}
 	if j.dl != nil {
 		if err := p.deadLetter(ctx, j.dl); err != nil {
 			return "", err
@@ -434,11 +442,31 @@ func (p *Pipeline) act(ctx context.Context, j *judgement) (string, error) {
 	// Learn only after the alert is safely published: if cardwatch dies in between, the
 	// redelivered transaction must still find the merchant unknown and raise the alert.
 	if j.learn != "" {
+		if err := p.fenced(); err != nil {
+			return "", err
+		}
 		if err := p.Known.Learn(ctx, j.bank, j.card, j.learn, "txn", j.t.ID); err != nil {
 			return "", err
 		}
 	}
 	return outcome, nil
+}
+
+// errLeaseLost is the failure of a transaction whose instance lost its place in the
+// fleet while handling it: whoever resumes the partition handles it again.
+var errLeaseLost = errors.New("this instance's fleet lease ran out: another instance may work on the partition now")
+
+// fenced returns errLeaseLost when this instance may no longer work on its partitions.
+// It is checked before each write, so that an instance frozen in the middle of a
+// transaction (a SIGSTOP, a long GC pause, a VM migration) writes nothing more once it
+// wakes up past its lease. What it cannot stop is a freeze between the check and the
+// write; the writes are idempotent for that (the alert record is created once, a
+// merchant learned twice is one merchant).
+func (p *Pipeline) fenced() error {
+	if p.Fleet != nil && !p.Fleet.Leased() {
+		return errLeaseLost
+	}
+	return nil
 }
 
 // raise publishes the alert for t unless it was raised before. The alert's record is
@@ -466,6 +494,9 @@ func (p *Pipeline) raise(ctx context.Context, bank string, t *rules.Transaction,
 			return "", err
 		}
 		a = &rec.Alert
+	}
+	if err := p.fenced(); err != nil {
+		return "", err
 	}
 	if err := publishSealed(ctx, p.JS, p.Alerts.seal, p.Subjects.Alerts(bank), a.ID, a); err != nil {
 		return "", err
