@@ -163,7 +163,15 @@ func olderSources(ctx context.Context, js jetstream.JetStream, pt Partitioning) 
 	names := s.ConsumerNames(ctx)
 	for name := range names.Name() {
 		if count, ok := olderConsumer(name, pt.Partitions); ok {
-			out = append(out, txnSource{Unit: "drain." + name, Durable: name, Partitions: max(count, 1), Older: true,
+			// The unit keeps the name it had as a current partition: an instance that has
+			// not yet seen the change still holds its claim under that name, and nobody
+			// may drain the consumer while it consumes it.
+			unit := "txn.legacy"
+			if count > 0 {
+				q, _ := strconv.Atoi(name[strings.LastIndexByte(name, '_')+1:])
+				unit = Partitioning{Subjects: pt.Subjects, Partitions: count}.Unit(q)
+			}
+			out = append(out, txnSource{Unit: unit, Durable: name, Partitions: max(count, 1), Older: true,
 				Description: "cardwatch: transactions stored before the partition count changed"})
 		}
 	}

@@ -202,6 +202,9 @@ func (p *Pipeline) consume(ctx context.Context, src txnSource, resume bool, queu
 		if src.Older {
 			cons, err = p.JS.Consumer(ctx, StreamTxn, src.Durable)
 		} else {
+			if err := p.stillCurrent(ctx, src); err != nil {
+				return nil, err
+			}
 			cons, err = p.JS.CreateOrUpdateConsumer(ctx, StreamTxn, cfg)
 		}
 		if err != nil {
@@ -268,6 +271,25 @@ func (p *Pipeline) consume(ctx context.Context, src txnSource, resume bool, queu
 		stopAll = p.drain(ctx, src, stopAll, log)
 	}
 	return stopAll, nil
+}
+
+// stillCurrent checks, before a partition's consumer is made, that its partition count
+// is still the stream's. An instance that has not yet seen a change of the count must
+// not make again the consumer of an older partition that another instance has just
+// emptied and deleted: it would hand out every transaction stored under that count
+// once more.
+func (p *Pipeline) stillCurrent(ctx context.Context, src txnSource) error {
+	if _, err := p.JS.Consumer(ctx, StreamTxn, src.Durable); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil // there: updated, not made
+	}
+	pt, err := StreamPartitioning(ctx, p.JS, p.Subjects)
+	if err != nil {
+		return err
+	}
+	if pt.Partitions != src.Partitions {
+		return fmt.Errorf("consumer %s not made: the stream has %d partitions now", src.Durable, pt.Partitions)
+	}
+	return nil
 }
 
 // drain watches an older partition's consumer while it is consumed: once nothing is
