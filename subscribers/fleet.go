@@ -140,7 +140,9 @@ func (f *Fleet) Leased() bool {
 	}
 	// Whatever the worker leaves unhandled now must be had again: the units it was on
 	// are restarted, which resumes them from where they were acknowledged.
-	f.lapsed.Store(true)
+	if !f.lapsed.Swap(true) {
+		f.metrics.LeaseLapses.Inc()
+	}
 	return false
 }
 
@@ -298,7 +300,7 @@ func (f *Fleet) alive(now time.Time) []string {
 			out = append(out, id)
 		}
 	}
-	if f.Leased() {
+	if f.leasedNow() {
 		out = append(out, f.id)
 	}
 	slices.Sort(out)
@@ -320,9 +322,6 @@ func (f *Fleet) reconcile(ctx context.Context, units []string, running map[int]f
 	leased := f.leasedNow()
 	// A worker that found the lease out has left work undone: every unit restarts.
 	lapsed := f.lapsed.Load()
-	if lapsed {
-		f.metrics.LeaseLapses.Inc()
-	}
 	// Members look dead to this instance when it stops hearing them, which is also what
 	// a stalled watch looks like. Only while its own heartbeats come back through the
 	// watch does it know that it would have heard theirs.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -151,35 +152,77 @@ func olderConsumer(name string, current int) (count int, older bool) {
 	return count, true
 }
 
-// olderSources are the consumers of earlier partition counts still on the transaction
-// stream: the transactions stored before the count changed, which are handled before
-// any stored after it, so that a card's transactions stay in order.
+// olderSources are the partitions of earlier counts whose consumers are still on the
+// transaction stream: the transactions stored before the count changed, which are
+// handled before any stored after it, so that a card's transactions stay in order.
+// Every partition of such a count is listed, its consumer there or already emptied and
+// deleted, so that every instance works on the same list, and so agrees on who owns
+// which (the assignment of one partition depends on the whole list).
 func olderSources(ctx context.Context, js jetstream.JetStream, pt Partitioning) ([]txnSource, error) {
 	s, err := js.Stream(ctx, StreamTxn)
 	if err != nil {
 		return nil, fmt.Errorf("look up stream %s: %w", StreamTxn, err)
 	}
-	var out []txnSource
+	counts := map[int]bool{}
 	names := s.ConsumerNames(ctx)
 	for name := range names.Name() {
 		if count, ok := olderConsumer(name, pt.Partitions); ok {
-			// The unit keeps the name it had as a current partition: an instance that has
-			// not yet seen the change still holds its claim under that name, and nobody
-			// may drain the consumer while it consumes it.
-			unit := "txn.legacy"
-			if count > 0 {
-				q, _ := strconv.Atoi(name[strings.LastIndexByte(name, '_')+1:])
-				unit = Partitioning{Subjects: pt.Subjects, Partitions: count}.Unit(q)
-			}
-			out = append(out, txnSource{Unit: unit, Durable: name, Partitions: max(count, 1), Older: true,
-				Description: "cardwatch: transactions stored before the partition count changed"})
+			counts[count] = true
 		}
 	}
 	if err := names.Err(); err != nil {
 		return nil, fmt.Errorf("list consumers of %s: %w", StreamTxn, err)
 	}
-	slices.SortFunc(out, func(a, b txnSource) int { return strings.Compare(a.Durable, b.Durable) })
+	const desc = "cardwatch: transactions stored before the partition count changed"
+	var out []txnSource
+	for _, count := range slices.Sorted(maps.Keys(counts)) {
+		if count == 0 {
+			out = append(out, txnSource{Unit: "txn.legacy", Durable: legacyConsumer, Partitions: 1, Older: true, Description: desc})
+			continue
+		}
+		// A partition keeps the unit name it had as a current one: an instance that has
+		// not yet seen the change still holds its claim under that name, and nobody may
+		// empty the consumer while it consumes it.
+		for _, src := range (Partitioning{Subjects: pt.Subjects, Partitions: count}).sources() {
+			src.Older, src.Description = true, desc
+			out = append(out, src)
+		}
+	}
 	return out, nil
+}
+
+// partitionLock is the key in the fleet's bucket held while the partition count changes;
+// one older than partitionLockStale is taken for left by a command that died.
+const (
+	partitionLock      = "partitions.change"
+	partitionLockStale = time.Minute
+)
+
+// lockPartitionChange takes the partition-change lock and returns how to give it back.
+func lockPartitionChange(ctx context.Context, js jetstream.JetStream) (func(), error) {
+	kv, err := js.KeyValue(ctx, BucketFleet)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: BucketFleet, Storage: jetstream.FileStorage,
+			Description: "cardwatch fleet: members' heartbeats and who works on which partition"})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, BucketFleet)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open bucket %s: %w", BucketFleet, err)
+	}
+	rev, err := kv.Create(ctx, partitionLock, []byte(time.Now().UTC().Format(time.RFC3339)))
+	if isRevisionConflict(err) {
+		e, gerr := kv.Get(ctx, partitionLock)
+		if gerr != nil || time.Since(e.Created()) < partitionLockStale {
+			return nil, errors.New("another change of the partition count is under way; try again in a minute")
+		}
+		rev, err = kv.Update(ctx, partitionLock, []byte(time.Now().UTC().Format(time.RFC3339)), e.Revision())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("take the partition-change lock: %w", err)
+	}
+	return func() { _ = kv.Delete(context.WithoutCancel(ctx), partitionLock, jetstream.LastRevision(rev)) }, nil
 }
 
 // ErrStillDraining is returned by SetPartitions while transactions stored under an
@@ -207,12 +250,33 @@ func SetPartitions(ctx context.Context, js jetstream.JetStream, subj Subjects, n
 	if from == n {
 		return from, nil
 	}
+	// One change at a time: two at once could leave the count between them without
+	// consumers. The lock is a key created by compare-and-set in the fleet's bucket.
+	unlock, err := lockPartitionChange(ctx, js)
+	if err != nil {
+		return from, err
+	}
+	defer unlock()
+	if s, err = js.Stream(ctx, StreamTxn); err != nil { // as it is now, under the lock
+		return 0, fmt.Errorf("look up stream %s: %w", StreamTxn, err)
+	}
+	cfg = s.CachedInfo().Config
+	if from = subj.partitionOf(cfg); from == n {
+		return from, nil
+	}
 	old, err := olderSources(ctx, js, Partitioning{Subjects: subj, Partitions: from})
 	if err != nil {
 		return from, err
 	}
 	if len(old) > 0 {
 		return from, ErrStillDraining
+	}
+	// A count used before, while the stream still holds what was stored under it: its
+	// new consumers would take those old transactions again, after newer ones.
+	if _, err := s.GetLastMsgForSubject(ctx, fmt.Sprintf("%s.ptxn.%d.>", subj.Prefix, n)); err == nil {
+		return from, fmt.Errorf("the stream still holds transactions stored under %d partitions before; choose another count, or wait until they are past the retention", n)
+	} else if !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return from, fmt.Errorf("look for transactions stored under %d partitions: %w", n, err)
 	}
 	var keep []jetstream.ConsumerConfig
 	if from == 0 {
@@ -304,6 +368,8 @@ func DescribeFleet(ctx context.Context, js jetstream.JetStream, subj Subjects) (
 			if info, err := c.Info(ctx); err == nil {
 				ps.Pending, ps.InHand = info.NumPending, uint64(info.NumAckPending)
 			}
+		} else if errors.Is(err, jetstream.ErrConsumerNotFound) && src.Older {
+			continue // emptied and removed already
 		} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return st, fmt.Errorf("consumer %s: %w", src.Durable, err)
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,6 +113,24 @@ func TestPartitionCountChangeKeepsEachCardInOrder(t *testing.T) {
 	waitAlerts(t, js, 4*cards*batch, 20*time.Second)
 	eventuallyTrue(t, "the 8 partitions' consumers removed", 10*time.Second, consumersAre(16))
 	perCard := next
+
+	// Back to a count whose transactions the stream still holds: refused, as its new
+	// consumers would take them again, after newer ones.
+	if _, err := SetPartitions(ctx, js, subj, 8); err == nil || !strings.Contains(err.Error(), "still holds transactions stored under 8") {
+		t.Errorf("back to 8 partitions with their transactions still stored: %v, want a refusal", err)
+	}
+	// While another change holds the lock: refused.
+	unlock, err := lockPartitionChange(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SetPartitions(ctx, js, subj, 32); err == nil || !strings.Contains(err.Error(), "under way") {
+		t.Errorf("a change while another holds the lock: %v, want a refusal", err)
+	}
+	unlock()
+	if was, err := SetPartitions(ctx, js, subj, 32); err != nil || was != 16 {
+		t.Errorf("a change once the lock is given back: from %d, %v", was, err)
+	}
 
 	byCard := map[string][]string{}
 	for _, m := range feedAlerts(t, js) {

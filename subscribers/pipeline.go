@@ -88,34 +88,51 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		queue.close()
 		wg.Wait()
 	}()
-	for ctx.Err() == nil {
-		pt, err := StreamPartitioning(ctx, p.JS, p.Subjects)
-		if err != nil {
-			return err
+	for first := true; ctx.Err() == nil; first = false {
+		err := p.nextPhase(ctx, queue)
+		if err == nil || ctx.Err() != nil {
+			continue
 		}
-		srcs, err := olderSources(ctx, p.JS, pt)
-		if err != nil {
-			return err
+		if first {
+			return err // at start: a setup problem, for the operator to see at once
 		}
-		// over reports whether this phase's sources are no longer the ones to work on.
-		over := func(ctx context.Context) bool {
-			now, err := StreamPartitioning(ctx, p.JS, p.Subjects)
-			return err == nil && now.Partitions != pt.Partitions
-		}
-		if len(srcs) > 0 {
-			p.Log.Info("handling the transactions stored before the partition count changed, before the new partitions", "older_consumers", len(srcs), "partitions", pt.Partitions)
-			over = func(ctx context.Context) bool {
-				left, err := olderSources(ctx, p.JS, pt)
-				return err == nil && len(left) == 0
-			}
-		} else {
-			srcs = pt.sources()
-		}
-		if err := p.phase(ctx, srcs, queue, over); err != nil {
-			return err
+		// Between phases (a change of the partition count), under load or while a
+		// cluster elects a leader: try again rather than stop consuming.
+		p.Log.Warn("could not move on to the next partitions; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(generationCheck):
 		}
 	}
 	return nil
+}
+
+// nextPhase works on the partitions to work on now until they change: those of older
+// counts while any is left, else the current ones.
+func (p *Pipeline) nextPhase(ctx context.Context, queue *keyedQueue[txnWork]) error {
+	pt, err := StreamPartitioning(ctx, p.JS, p.Subjects)
+	if err != nil {
+		return err
+	}
+	srcs, err := olderSources(ctx, p.JS, pt)
+	if err != nil {
+		return err
+	}
+	// over reports whether this phase's sources are no longer the ones to work on.
+	over := func(ctx context.Context) bool {
+		now, err := StreamPartitioning(ctx, p.JS, p.Subjects)
+		return err == nil && now.Partitions != pt.Partitions
+	}
+	if len(srcs) > 0 {
+		p.Log.Info("handling the transactions stored before the partition count changed, before the new partitions", "older_partitions", len(srcs), "partitions", pt.Partitions)
+		over = func(ctx context.Context) bool {
+			left, err := olderSources(ctx, p.JS, pt)
+			return err == nil && len(left) == 0
+		}
+	} else {
+		srcs = pt.sources()
+	}
+	return p.phase(ctx, srcs, queue, over)
 }
 
 // generationCheck is how often a running pipeline looks for a change of the partition
@@ -202,10 +219,15 @@ func (p *Pipeline) consume(ctx context.Context, src txnSource, resume bool, queu
 		if src.Older {
 			cons, err = p.JS.Consumer(ctx, StreamTxn, src.Durable)
 		} else {
-			if err := p.stillCurrent(ctx, src); err != nil {
+			missing, err := p.stillCurrent(ctx, src)
+			if err != nil {
 				return nil, err
 			}
-			cons, err = p.JS.CreateOrUpdateConsumer(ctx, StreamTxn, cfg)
+			if missing {
+				cons, err = p.JS.CreateConsumer(ctx, StreamTxn, cfg)
+			} else {
+				cons, err = p.JS.CreateOrUpdateConsumer(ctx, StreamTxn, cfg)
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("consumer %s: %w", src.Durable, err)
@@ -274,22 +296,23 @@ func (p *Pipeline) consume(ctx context.Context, src txnSource, resume bool, queu
 }
 
 // stillCurrent checks, before a partition's consumer is made, that its partition count
-// is still the stream's. An instance that has not yet seen a change of the count must
+// is still the stream's, and reports whether the consumer is missing (then it is made
+// with a create that fails if another made it meanwhile). An instance that has not yet seen a change of the count must
 // not make again the consumer of an older partition that another instance has just
 // emptied and deleted: it would hand out every transaction stored under that count
 // once more.
-func (p *Pipeline) stillCurrent(ctx context.Context, src txnSource) error {
+func (p *Pipeline) stillCurrent(ctx context.Context, src txnSource) (missing bool, err error) {
 	if _, err := p.JS.Consumer(ctx, StreamTxn, src.Durable); !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil // there: updated, not made
+		return false, nil // there: updated, not made
 	}
 	pt, err := StreamPartitioning(ctx, p.JS, p.Subjects)
 	if err != nil {
-		return err
+		return true, err
 	}
 	if pt.Partitions != src.Partitions {
-		return fmt.Errorf("consumer %s not made: the stream has %d partitions now", src.Durable, pt.Partitions)
+		return true, fmt.Errorf("consumer %s not made: the stream has %d partitions now", src.Durable, pt.Partitions)
 	}
-	return nil
+	return true, nil
 }
 
 // drain watches an older partition's consumer while it is consumed: once nothing is
@@ -320,9 +343,14 @@ func (p *Pipeline) drain(ctx context.Context, src txnSource, stop func(), log *s
 			// Stopped before it is deleted, so that the deletion is not taken for a
 			// consumer lost.
 			stop()
+			if p.fenced() != nil {
+				return // another instance may hold the partition by now: its call
+			}
 			if err := p.JS.DeleteConsumer(ctx, StreamTxn, src.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-				log.Warn("could not delete an emptied older partition's consumer", "err", err)
-				return
+				// Tried again next tick: until it is gone, no instance moves on to the
+				// new partitions.
+				log.Warn("could not delete an emptied older partition's consumer; trying again", "err", err)
+				continue
 			}
 			log.Info("older partition emptied and removed")
 			return
