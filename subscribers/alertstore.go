@@ -24,6 +24,9 @@ type AlertRecord struct {
 	Alert rules.Alert `json:"alert"`
 	// CardToken is kept for the report, which the bank needs to block the card.
 	CardToken string `json:"card_token"`
+	// TxnSeq is the transaction's sequence in CARDWATCH_TXN (0 when unknown): the same
+	// message again is a redelivery, whatever its delivery count says.
+	TxnSeq uint64 `json:"txn_seq,omitempty"`
 	// Answer is the cardholder's first answer, nil until there is one.
 	Answer *rules.Report `json:"answer,omitempty"`
 	// Reported is true once the answer is on the bank's report feed.

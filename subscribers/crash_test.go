@@ -155,6 +155,28 @@ func TestACrashAtEachStepKeepsThePromises(t *testing.T) {
 	}
 }
 
+// TestATakeoverAfterTheRecordStillPublishes crashes the pipeline once the alert's record
+// is stored and before the alert is published, and resumes the transaction as the fleet
+// does when it takes a dead owner's partition: the consumer reset to its ack floor,
+// which counts deliveries from 1 again. The redelivered transaction is the same message,
+// not a bank's repeat, and must publish the stored alert.
+func TestATakeoverAfterTheRecordStillPublishes(t *testing.T) {
+	t0 := time.Date(2026, 11, 24, 18, 23, 0, 0, time.UTC)
+	url := newCrashServer(t)
+	first := startProcess(t, url, newMerchantRules, t0)
+	first.js.crashAt(firstOp(alertSteps[1]))
+	first.handleNext(t)
+	first.nc.Close()
+	again := startProcess(t, url, newMerchantRules, t0.Add(time.Hour))
+	if _, err := again.js.ResetConsumer(context.Background(), StreamTxn, crashConsumer); err != nil {
+		t.Fatal(err)
+	}
+	if got := again.handleNext(t); got != OutcomeDuplicate {
+		t.Errorf("outcome %q, want %q (the alert was raised before)", got, OutcomeDuplicate)
+	}
+	checkPromises(t, again, append(first.js.done(), again.js.done()...), t0)
+}
+
 // checkPromises checks what a transaction of alertSteps left, after ops: one alert on the
 // feed, the stored record's (created at created), and the steps in order, acknowledged.
 func checkPromises(t *testing.T, proc *testProcess, ops []string, created time.Time) {

@@ -413,6 +413,7 @@ type judgement struct {
 	reasons     []rules.Reason // the rules that fired: an alert
 	learn       string         // a merchant new to the card, to remember
 	received    time.Time
+	seq         uint64 // in CARDWATCH_TXN
 	redelivered bool
 }
 
@@ -427,6 +428,7 @@ func (p *Pipeline) judge(msg jetstream.Msg) *judgement {
 	if meta, err := msg.Metadata(); err == nil {
 		j.received, seq, j.redelivered = meta.Timestamp, meta.Sequence.Stream, meta.NumDelivered > 1
 	}
+	j.seq = seq
 	subject, data := msg.Subject(), msg.Data()
 
 	if dl := p.screen(subject, msg.Headers(), data); dl != nil {
@@ -485,7 +487,7 @@ func (p *Pipeline) act(ctx context.Context, j *judgement) (string, error) {
 	outcome := j.outcome
 	if len(j.reasons) > 0 {
 		var err error
-		if outcome, err = p.raise(ctx, j.bank, j.t, j.reasons, j.received, j.redelivered); err != nil {
+		if outcome, err = p.raise(ctx, j.bank, j.t, j.reasons, j.received, j.seq, j.redelivered); err != nil {
 			return "", err
 		}
 	}
@@ -522,26 +524,30 @@ func (p *Pipeline) fenced() error {
 // raise publishes the alert for t unless it was raised before. The alert's record is
 // stored first: it is what keeps a transaction to one alert past JetStream's duplicate
 // window, and it is there for an answer before the alert can reach anyone.
-func (p *Pipeline) raise(ctx context.Context, bank string, t *rules.Transaction, reasons []rules.Reason, received time.Time, redelivered bool) (string, error) {
+func (p *Pipeline) raise(ctx context.Context, bank string, t *rules.Transaction, reasons []rules.Reason, received time.Time, seq uint64, redelivered bool) (string, error) {
 	a := rules.NewAlert(bank, t, reasons, p.now())
 	if p.ReportURL != nil {
 		a.ReportURL = p.ReportURL(a.ID)
 	}
-	created, err := p.Alerts.Create(ctx, &AlertRecord{Alert: *a, CardToken: t.Card.Token})
+	created, err := p.Alerts.Create(ctx, &AlertRecord{Alert: *a, CardToken: t.Card.Token, TxnSeq: seq})
 	if err != nil {
 		return "", err
 	}
 	if !created {
-		if !redelivered {
-			// A bank sent the same transaction again, maybe days later.
-			return OutcomeDuplicate, nil
-		}
-		// An earlier attempt stored the record and may have stopped before publishing:
-		// publish the stored alert. Its Nats-Msg-Id makes a copy already on the feed
-		// one alert.
+		// An earlier attempt at this very message stored the record and may have
+		// stopped before publishing: publish the stored alert. Its Nats-Msg-Id makes a
+		// copy already on the feed one alert. The delivery count alone does not tell:
+		// a consumer reset to its ack floor (a fleet takeover) counts from 1 again.
 		rec, _, err := p.Alerts.Get(ctx, a.ID)
-		if err != nil {
+		switch {
+		case err != nil && !redelivered && (errors.Is(err, ErrNoAlert) || errors.Is(err, ErrUnsealed)):
+			return OutcomeDuplicate, nil
+		case err != nil:
 			return "", err
+		case !redelivered && (seq == 0 || rec.TxnSeq != seq):
+			// A bank sent the same transaction again, maybe days later: another
+			// message in the stream.
+			return OutcomeDuplicate, nil
 		}
 		a = &rec.Alert
 	}
