@@ -59,6 +59,15 @@ type benchResult struct {
 	RSSWarmMiB        float64 `json:"rss_warm_mib,omitempty"`
 	RSSEndMiB         float64 `json:"rss_end_mib,omitempty"`
 	HeapPerMillionMiB float64 `json:"live_heap_growth_mib_per_million,omitempty"`
+	// Backlog mode with -instances or -replicas: the fleet.
+	Instances int `json:"instances,omitempty"`
+	Replicas  int `json:"replicas,omitempty"`
+	// SettledAfterMs is when the last partition was claimed, from the drain's start;
+	// SettledPerSec the rate from then on, once every instance had its share.
+	SettledAfterMs float64         `json:"settled_after_ms,omitempty"`
+	SettledPerSec  float64         `json:"settled_per_sec,omitempty"`
+	HandledTwice   int64           `json:"handled_twice,omitempty"`
+	PerInstance    []benchInstance `json:"per_instance,omitempty"`
 	// Rules-load mode.
 	LoadSeconds float64 `json:"load_seconds,omitempty"`
 	HeapMiB     float64 `json:"heap_mib,omitempty"`
@@ -68,7 +77,8 @@ type benchResult struct {
 // realistic transactions, measures the raw ceiling (a bare consumer that decodes and
 // acks each event), then lets cardwatch drain the same backlog, and prints both rates
 // and their ratio. It runs on an embedded NATS server of its own, so it never touches a
-// real deployment's streams.
+// real deployment's streams. With -instances, several cardwatch instances drain the
+// backlog together as a fleet, and -replicas makes the streams for a cluster.
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("cardwatch bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -85,8 +95,18 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	natsURL := fs.String("nats", "", "use the NATS server at this `URL` (JetStream on, no CARDWATCH_ streams yet; they are deleted at the end) instead of an embedded one")
 	loadRules := fs.Bool("rules-load", false, "rules mode: write a rules file of -cardholders cardholders and measure loading it")
 	traceFile := fs.String("trace", "", "write a runtime execution trace of cardwatch's part of the run to this `file` (go tool trace; -pprof=sched shows where goroutines waited for a CPU)")
+	instances := fs.Int("instances", 1, "backlog mode: cardwatch instances draining the backlog, each with its own NATS connection, sharing the partitions as a fleet does (in this process)")
+	replicas := fs.Int("replicas", 1, "copies of each stream and bucket (3 on a 3-node cluster given with -nats)")
 	memProfile := fs.String("memprofile", "", "write the allocations of cardwatch's part of the run to this `file` (and those before it to file.base: go tool pprof -diff_base file.base file)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *instances < 1 || *replicas < 1 {
+		fmt.Fprintln(stderr, "cardwatch bench: -instances and -replicas must be at least 1")
+		return 2
+	}
+	if *instances > 1 && (*steady > 0 || *loadRules) {
+		fmt.Fprintln(stderr, "cardwatch bench: -instances is for the backlog mode")
 		return 2
 	}
 	if *loadRules {
@@ -128,7 +148,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		defer cleanup()
 	}
 	subj := subscribers.Subjects{Prefix: "cardwatch"}
-	if err := subscribers.EnsureStreams(ctx, js, subj, subscribers.StoreConfig{Retention: time.Hour}); err != nil {
+	if err := subscribers.EnsureStreams(ctx, js, subj, subscribers.StoreConfig{Retention: time.Hour, Replicas: *replicas}); err != nil {
 		return fail(err)
 	}
 	if *steady > 0 {
@@ -144,7 +164,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return fail(err)
 		}
 		defer stopProfile()
-		return benchSteady(ctx, stdout, stderr, js, url, rulesFile, *steady, *duration, *holders,
+		return benchSteady(ctx, stdout, stderr, js, benchApp{natsURL: url, rulesFile: rulesFile, replicas: *replicas}, *steady, *duration, *holders,
 			shares, floorLat, *jsonOut, stopProfile)
 	}
 	fmt.Fprintf(stdout, "filling the backlog: %d transactions for %d cardholders (new merchant %.0f%%, abroad %.0f%%, over the limit %.0f%%)\n",
@@ -169,30 +189,45 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail(err)
 	}
 	defer stopProfile()
-	var handled, alerts atomic.Int64
-	cpu0 = cpuSeconds()
-	stop, err := startBenchApp(ctx, url, rulesFile, func(_ string, outcome string) {
-		handled.Add(1)
-		if outcome == subscribers.OutcomeAlert {
-			alerts.Add(1)
-		}
-	})
+	parts, err := subscribers.StreamPartitioning(ctx, js, subj)
 	if err != nil {
 		return fail(err)
 	}
-	defer stop()
-	start := time.Now()
-	if err := progress(ctx, stdout, "cardwatch", *n, func() int64 { return handled.Load() }); err != nil {
+	cpu0 = cpuSeconds()
+	fleet, err := startBenchFleet(ctx, *instances, benchApp{natsURL: url, rulesFile: rulesFile, replicas: *replicas})
+	if err != nil {
 		return fail(err)
 	}
-	took := time.Since(start)
+	defer fleet.stop()
+	claims, err := watchClaims(ctx, js)
+	if err != nil {
+		return fail(err)
+	}
+	defer claims.stop()
+	start := fleet.ready
+	var samples []countSample
+	count := func() int64 {
+		v := fleet.total()
+		samples = append(samples, countSample{time.Now(), v})
+		return v
+	}
+	if err := progress(ctx, stdout, "cardwatch", *n, count); err != nil {
+		return fail(err)
+	}
+	if err := waitDrained(ctx, js, subscribers.StreamTxn, parts.Consumers()); err != nil {
+		return fail(err)
+	}
+	end := time.Now()
+	took := end.Sub(start)
 	res.CPUPer1k = (cpuSeconds() - cpu0) / float64(*n) * 1000
 	res.CardwatchPerSec = float64(*n) / took.Seconds()
 	res.Ratio = res.CardwatchPerSec / res.RawPerSec
-	res.Alerts = alerts.Load()
+	res.Alerts = fleet.alerts.Load()
 	res.PeakRSSMiB = peakRSSMiB()
+	fleetFigures(&res, fleet, claims, samples, start, end, *instances, *replicas)
 	stopProfile()
-	stop()
+	claims.stop()
+	fleet.stop()
 
 	fmt.Fprintf(stdout, "\n%-34s %12s\n", "backlog of "+strconv.Itoa(*n)+" transactions", "per second")
 	fmt.Fprintf(stdout, "%-34s %12.0f\n", "raw ceiling (decode + ack)", res.RawPerSec)
@@ -202,6 +237,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fmt.Fprintf(stdout, "%-34s %12.3f\n", "CPU s per 1,000 (raw)", res.RawCPUPer1k)
 	fmt.Fprintf(stdout, "%-34s %12.3f\n", "CPU s per 1,000 (cardwatch)", res.CPUPer1k)
 	fmt.Fprintf(stdout, "%-34s %12.0f\n", "peak RSS, MiB (process)", res.PeakRSSMiB)
+	printFleet(stdout, res)
 	if *natsURL == "" {
 		fmt.Fprint(stdout, "(CPU and memory are the whole process, embedded NATS server included.)\n")
 	}
@@ -211,19 +247,33 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return 0
 }
 
+// benchApp is how the bench runs a cardwatch instance.
+type benchApp struct {
+	natsURL, rulesFile string
+	// replicas is CARDWATCH_STREAM_REPLICAS.
+	replicas int
+	// key is the fleet's signing key: instances sharing the buckets must read each
+	// other's sealed values. Empty: a random one of the instance's own.
+	key Secret
+}
+
 // startBenchApp runs cardwatch as serve does, on the bench's NATS and rules, with the
 // console notifier writing nowhere; stop ends it and waits.
-func startBenchApp(ctx context.Context, natsURL, rulesFile string, observe func(subject, outcome string)) (stop func(), err error) {
+func startBenchApp(ctx context.Context, opts benchApp, observe func(subject, outcome string)) (a *app, stop func(), err error) {
 	cfg, err := loadConfig()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	cfg.NatsURL, cfg.RulesFile, cfg.HTTPAddr = natsURL, rulesFile, "127.0.0.1:0"
-	book, err := rules.Load(rulesFile)
+	cfg.NatsURL, cfg.RulesFile, cfg.HTTPAddr = opts.natsURL, opts.rulesFile, "127.0.0.1:0"
+	cfg.StreamReplicas = max(opts.replicas, 1)
+	if opts.key != "" {
+		cfg.SigningKey = opts.key
+	}
+	book, err := rules.Load(opts.rulesFile)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	a := &app{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil)), book: book, ready: make(chan struct{}),
+	a = &app{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil)), book: book, ready: make(chan struct{}),
 		notifiers: []notifiers.Notifier{console.New(io.Discard)}, observe: observe}
 	runCtx, cancel := context.WithCancel(ctx)
 	errc := make(chan error, 1)
@@ -232,16 +282,16 @@ func startBenchApp(ctx context.Context, natsURL, rulesFile string, observe func(
 	case <-a.ready:
 	case err := <-errc:
 		cancel()
-		return nil, err
+		return nil, nil, err
 	}
 	var once sync.Once
-	return func() { once.Do(func() { cancel(); <-errc }) }, nil
+	return a, func() { once.Do(func() { cancel(); <-errc }) }, nil
 }
 
 // benchStreams are the streams cardwatch makes, key-value buckets included.
 var benchStreams = []string{subscribers.StreamTxn, subscribers.StreamAlerts, subscribers.StreamReports,
 	subscribers.StreamDeliveries, subscribers.StreamDLQ, "KV_" + subscribers.BucketKnownMerchants,
-	"KV_" + subscribers.BucketAlerts, "KV_" + subscribers.BucketSent, "KV_" + subscribers.BucketLimits,
+	"KV_" + subscribers.BucketAlerts, "KV_" + subscribers.BucketSent, "KV_" + subscribers.BucketLimits, "KV_" + subscribers.BucketFleet,
 	floorTxnStream, floorAlertsStream, "KV_" + floorRecords}
 
 // claimBenchStreams makes sure a NATS server given to the bench holds none of

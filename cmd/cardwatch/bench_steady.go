@@ -20,11 +20,11 @@ import (
 // benchSteady is the steady mode of the load command: cardwatch runs, transactions come
 // at a fixed rate, and the latency of each alert is read from the streams' own
 // timestamps (the transaction stored, its alert stored).
-func benchSteady(ctx context.Context, stdout, stderr io.Writer, js jetstream.JetStream, natsURL, rulesFile string,
+func benchSteady(ctx context.Context, stdout, stderr io.Writer, js jetstream.JetStream, opts benchApp,
 	rate float64, duration time.Duration, holders int, shares [3]float64, floor []time.Duration, jsonOut string, measured func()) int {
 	fail := func(err error) int { fmt.Fprintf(stderr, "cardwatch bench: %v\n", err); return 1 }
 	var handled atomic.Int64
-	stop, err := startBenchApp(ctx, natsURL, rulesFile, func(string, string) { handled.Add(1) })
+	_, stop, err := startBenchApp(ctx, opts, func(string, string) { handled.Add(1) })
 	if err != nil {
 		return fail(err)
 	}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -114,4 +116,49 @@ func readBenchJSON(t *testing.T, path string) benchResult {
 		t.Fatal(err)
 	}
 	return res
+}
+
+// TestBenchFleetDrainsOnce drains a backlog with two instances sharing the partitions:
+// everything is handled, the partitions are all held between them at the end, and each
+// transaction that calls for an alert raised exactly one, handovers or not.
+func TestBenchFleetDrainsOnce(t *testing.T) {
+	const n, holders = 3000, 200
+	out := filepath.Join(t.TempDir(), "fleet.json")
+	var stdout, stderr bytes.Buffer
+	code := benchCmd(context.Background(), []string{"-n", strconv.Itoa(n), "-cardholders", strconv.Itoa(holders), "-instances", "2", "-json", out}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "instance 2:") {
+		t.Errorf("output:\n%s", stdout.String())
+	}
+	res := readBenchJSON(t, out)
+	if res.Instances != 2 || len(res.PerInstance) != 2 || res.CardwatchPerSec <= 0 {
+		t.Fatalf("figures %+v", res)
+	}
+	var handled int64
+	partitions := 0
+	for _, in := range res.PerInstance {
+		handled += in.Handled
+		partitions += in.Partitions
+	}
+	if handled < n {
+		t.Errorf("%d handled (%d twice), want %d", handled, res.HandledTwice, n)
+	}
+	if partitions != subscribers.DefaultPartitions {
+		t.Errorf("%d partitions held at the end, want %d: %+v", partitions, subscribers.DefaultPartitions, res.PerInstance)
+	}
+	// The transactions that call for an alert, from the bench's own generator: each at a
+	// merchant new to its card, abroad, or over the limit.
+	g := &txnGen{rnd: rand.New(rand.NewPCG(7, 11)), holders: holders, newShare: 0.02, foreign: 0.02, over: 0.01}
+	want := int64(0)
+	for i := range n {
+		_, data := g.next(subscribers.Subjects{Prefix: "cardwatch"}, i)
+		if bytes.Contains(data, []byte(`"M-new-`)) || bytes.Contains(data, []byte(`"country":"FR"`)) || bytes.Contains(data, []byte(`"900.00"`)) {
+			want++
+		}
+	}
+	if res.Alerts != want {
+		t.Errorf("%d alerts raised, want %d (one per alerting transaction)", res.Alerts, want)
+	}
 }

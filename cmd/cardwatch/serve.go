@@ -86,6 +86,7 @@ type app struct {
 	links      *notifiers.Links
 	httpURL    string
 	metricsURL string
+	member     string // the fleet member id: the bench tells its instances apart by it
 }
 
 func (a *app) markReady() {
@@ -328,6 +329,7 @@ func (a *app) run(ctx context.Context) error {
 	}
 	go subscribers.WatchLag(workCtx, js, subscribers.StreamTxn, nil, metrics, 2*time.Second)
 	go subscribers.WatchLag(workCtx, js, subscribers.StreamAlerts, []string{deliver.Durable}, metrics, 2*time.Second)
+	a.member = fleet.ID()
 	log.Info("cardwatch ready", "http", a.httpURL, "cardholders", a.book.Len(), "known_merchants", known.Len(),
 		"member", fleet.ID(), "partitions", parts.Partitions,
 		"channels", channelNames(a.notifiers), "transactions", subj.TxnAll())
