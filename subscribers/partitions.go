@@ -57,6 +57,15 @@ func (pt Partitioning) Consumer(p int) string {
 	return fmt.Sprintf("cardwatch_txn_%d_%d", pt.Partitions, p)
 }
 
+// Consumers are the durable consumers of every partition, in order.
+func (pt Partitioning) Consumers() []string {
+	out := make([]string, pt.Partitions)
+	for p := range out {
+		out[p] = pt.Consumer(p)
+	}
+	return out
+}
+
 // Unit is partition p's name in the fleet's assignment.
 func (pt Partitioning) Unit(p int) string { return fmt.Sprintf("txn.%d.%d", pt.Partitions, p) }
 

@@ -77,12 +77,12 @@ func partitionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return fail(err)
 	}
-	printFleet(stdout, st)
+	printFleetState(stdout, st)
 	return 0
 }
 
-// printFleet writes the fleet's state as an operator reads it.
-func printFleet(w io.Writer, st subscribers.FleetState) {
+// printFleetState writes the fleet's state as an operator reads it.
+func printFleetState(w io.Writer, st subscribers.FleetState) {
 	ids := slices.Sorted(maps.Keys(st.Members))
 	alive := func(id string) bool { age, ok := st.Members[id]; return ok && age < subscribers.DefaultMemberTTL }
 	fmt.Fprintf(w, "partitions: %d\nmembers:\n", st.Partitions)
